@@ -1,0 +1,6 @@
+import Testing
+@testable import OnlineMPE
+
+@Test func modelKindsRoundTrip() {
+    #expect(ModelKind(rawValue: "softmax") == .softmax)
+}

@@ -1,0 +1,357 @@
+import Glibc
+
+/// The online Bayesian learner of mpe-monitor: test-then-train on every example, then the
+/// memory-perturbation quantities, the flags, a periodically re-scored memory with the
+/// leave-one-out forecast of generalization, and change detectors on both loss series.
+///
+/// A value type with no I/O: the caller feeds examples and decides what to do with reports.
+/// `snapshot()` captures every bit of state, and `init(restoring:)` continues bit-identically.
+public struct OnlineLearner: Sendable {
+    public let configuration: LearnerConfiguration
+    let layer: OutputLayer
+    var posterior: any PosteriorFamily
+    var random: RandomSource
+    var memory: ExampleMemory
+    var rules: FlagRules
+    var prequentialPageHinkley: PageHinkley
+    var prequentialADWIN: ADWIN
+    var looPageHinkley: PageHinkley
+    var looADWIN: ADWIN
+    /// Examples learned.
+    public internal(set) var step = 0
+    var prequentialNLLSum = 0.0
+    var prequentialErrorSum = 0.0
+    var recentNLL = 0.0
+    var recentError = 0.0
+    var correctedFallbacks = 0
+    /// Gram matrix of the weight rows for the closed-form curvature, and when it was taken.
+    var gram: [Double]
+    var gramStep = -1
+    public internal(set) var latestGeneralization: GeneralizationSnapshot?
+    var workspace: Workspace
+
+    /// The Gram matrix is refreshed this often (and at every re-scoring): it moves slowly, and
+    /// refreshing it per example would cost more than the update itself.
+    static let gramInterval = 16
+
+    public init(configuration c: LearnerConfiguration) throws(ConfigurationError) {
+        try c.validate()
+        configuration = c
+        layer = OutputLayer(c)
+        switch (c.family, c.curvature) {
+        case (.full, _): posterior = FullPosterior(configuration: c)
+        case (.diagonal, .ggn): posterior = DiagonalPosterior(configuration: c)
+        case (.diagonal, .ivon): posterior = IVONPosterior(configuration: c)
+        }
+        random = RandomSource(seed: c.seed)
+        memory = ExampleMemory(capacity: c.memory.capacity, columns: c.augmentedDimension, policy: c.memory.policy)
+        rules = FlagRules(settings: c.flags, model: c.model, classes: c.classes)
+        prequentialPageHinkley = PageHinkley(delta: c.drift.pageHinkleyDelta, threshold: c.drift.pageHinkleyThreshold, minimumCount: c.drift.pageHinkleyMinimum)
+        prequentialADWIN = ADWIN(delta: c.drift.adwinDelta)
+        // The LOO series has one value per re-scoring and is an average over the memory, so it
+        // is far smoother than per-example losses: a proportionally smaller threshold and a
+        // clock of 1 (check at every value).
+        looPageHinkley = PageHinkley(delta: c.drift.pageHinkleyDelta / 10, threshold: c.drift.pageHinkleyThreshold / 50, minimumCount: 10)
+        looADWIN = ADWIN(delta: c.drift.adwinDelta, clock: 1)
+        gram = .init(repeating: 0, count: c.outputs * c.outputs)
+        workspace = Workspace(c)
+    }
+
+    /// The posterior mean θ: `outputs` rows of `inputDimension + 1` weights, bias last.
+    public var mean: [Double] { posterior.mean }
+
+    // MARK: Learning
+
+    /// Scores `example` under the current posterior, learns it, and reports everything that
+    /// followed. A refused example (wrong dimension, non-finite value, bad label or weight)
+    /// changes nothing.
+    public mutating func learn(_ example: LabeledExample) throws(ExampleError) -> ExampleReport {
+        try validate(example)
+        var ws = Workspace.empty
+        swap(&ws, &workspace)
+        defer { swap(&ws, &workspace) }
+        let y = example.y
+        let w = example.weight
+        load(example.x, into: &ws)
+
+        let nll = evaluateAtMean(label: y, workspace: &ws)
+        let prequential = ws.p.withStart { p in
+            PrequentialScore(labelProbability: layer.labelProbability(p: p, y: y), nll: nll,
+                             error: layer.error(p: p, y: y), predicted: layer.predicted(p: p))
+        }
+        posterior.absorb(label: y, weight: w, workspace: &ws, random: &random)
+        step += 1
+        prequentialNLLSum += prequential.nll
+        prequentialErrorSum += prequential.error
+        let rate = 1 / Double(min(step, configuration.memory.capacity))
+        recentNLL += rate * (prequential.nll - recentNLL)
+        recentError += rate * (prequential.error - recentError)
+
+        if step - gramStep >= OnlineLearner.gramInterval { refreshGram() }
+        let scores = score(label: y, weight: w, workspace: &ws)
+        rules.observe(label: y, scores: scores)
+        var flags: [Flag] = []
+        let earned = ws.pTilde.withStart { pt in
+            rules.evaluate(label: y, pTilde: pt, outputs: configuration.outputs, scores: scores, already: 0, learned: step)
+        }
+        var raised = 0
+        for (kind, reason) in earned {
+            raised |= kind.bit
+            flags.append(Flag(kind: kind, step: step, exampleID: example.id, arrivalStep: step, givenLabel: y,
+                              predictedLabel: scores.looPredicted, scores: scores, reason: reason))
+        }
+        if let slot = memory.slotForNext(random: &random) {
+            ws.input.withStart { x in
+                memory.store(slot: slot, id: example.id, input: x, label: y, weight: w, step: step,
+                             prequential: prequential, scores: scores, raised: raised)
+            }
+        }
+
+        var drift: [DriftEvent] = []
+        if let s = prequentialPageHinkley.update(prequential.nll) {
+            drift.append(DriftEvent(series: .prequentialNLL, detector: .pageHinkley, step: step, statistic: s,
+                                    threshold: prequentialPageHinkley.threshold, value: prequential.nll))
+        }
+        if let s = prequentialADWIN.update(prequential.nll) {
+            drift.append(DriftEvent(series: .prequentialNLL, detector: .adwin, step: step, statistic: s,
+                                    threshold: prequentialADWIN.delta, value: prequentialADWIN.mean))
+        }
+
+        var rescoring: Rescoring? = nil
+        if step % configuration.memory.rescoreInterval == 0 {
+            let result = rescore(workspace: &ws)
+            rescoring = result.rescoring
+            flags.append(contentsOf: result.flags)
+            drift.append(contentsOf: result.drift)
+        }
+        for event in drift {
+            flags.append(Flag(kind: .generalizationDrift, step: step, exampleID: nil, arrivalStep: nil, givenLabel: nil,
+                              predictedLabel: nil, scores: nil, drift: event,
+                              reason: "\(event.detector.rawValue) detected a change in \(event.series.rawValue) (statistic \(short(event.statistic)), latest level \(short(event.value)))"))
+        }
+        return ExampleReport(step: step, prequential: prequential, scores: scores, flags: flags, drift: drift, rescoring: rescoring)
+    }
+
+    func validate(_ example: LabeledExample) throws(ExampleError) {
+        let d = configuration.inputDimension
+        guard example.x.count == d else { throw .wrongDimension(expected: d, got: example.x.count) }
+        for (i, v) in example.x.enumerated() where !v.isFinite { throw .nonFiniteFeature(index: i) }
+        guard example.weight.isFinite, example.weight >= 0 else { throw .invalidWeight(example.weight) }
+        let y = example.y
+        switch configuration.model {
+        case .regression:
+            guard y.isFinite else { throw .invalidLabel("\(y) is not a finite number") }
+        case .logistic:
+            guard y == 0 || y == 1 else { throw .invalidLabel("\(y) is not 0 or 1 (logistic model)") }
+        case .softmax:
+            guard y.isFinite, y == y.rounded(), y >= 0, y < Double(configuration.classes) else {
+                throw .invalidLabel("\(y) is not a class index in 0..<\(configuration.classes)")
+            }
+        }
+    }
+
+    /// Copies x into the workspace with the bias feature appended.
+    func load(_ x: [Double], into ws: inout Workspace) {
+        let d = configuration.inputDimension
+        ws.input.withMutableStart { dst in
+            x.withStart { src in dst.update(from: src, count: d) }
+            dst[d] = 1
+        }
+    }
+
+    /// f, p, e, diag Λ (and full Λ for `full`) at the posterior mean for the loaded input;
+    /// returns the NLL of `y`.
+    func evaluateAtMean(label y: Double, workspace ws: inout Workspace) -> Double {
+        let k = configuration.outputs
+        let d = configuration.augmentedDimension
+        let m = posterior.mean
+        ws.input.withStart { x in
+            m.withStart { w in ws.f.withMutableStart { f in DenseKernels.outputs(weights: w, input: x, rows: k, columns: d, into: f) } }
+        }
+        let nll = ws.f.withStart { f in
+            ws.p.withMutableStart { p in
+                ws.e.withMutableStart { e in
+                    ws.lambdaDiagonal.withMutableStart { l in layer.evaluate(f: f, y: y, p: p, e: e, lambdaDiagonal: l) }
+                }
+            }
+        }
+        if configuration.family == .full {
+            ws.p.withStart { p in ws.lambda.withMutableStart { l in layer.fillLambda(p: p, into: l) } }
+        }
+        return nll
+    }
+
+    /// The memory-perturbation quantities of the loaded input with label y and site weight w.
+    mutating func score(label y: Double, weight w: Double, workspace ws: inout Workspace) -> Sensitivities {
+        let k = configuration.outputs
+        _ = evaluateAtMean(label: y, workspace: &ws)
+        if !posterior.perturb(weight: w, kind: configuration.perturbation, workspace: &ws) {
+            correctedFallbacks += 1
+        }
+        ws.fTilde.withStart { f in ws.pTilde.withMutableStart { p in layer.probabilities(f: f, into: p) } }
+        var s = Sensitivities()
+        ws.p.withStart { p in
+            ws.pTilde.withStart { pt in
+                let inSample = layer.labelProbability(p: p, y: y)
+                s.labelQuality = layer.labelProbability(p: pt, y: y)
+                s.memorization = inSample - s.labelQuality
+                s.looNLL = layer.negativeLogLikelihood(p: pt, y: y)
+                s.looError = layer.error(p: pt, y: y)
+                s.looPredicted = layer.predicted(p: pt)
+                s.predicted = layer.predicted(p: p)
+                var deviation = 0.0
+                switch configuration.model {
+                case .regression: deviation = abs(ws.fTilde[0] - ws.f[0])
+                case .logistic: deviation = 2 * abs(pt[0] - p[0])
+                case .softmax: for c in 0..<k { deviation += abs(pt[c] - p[c]) }
+                }
+                s.deviation = deviation
+                var sensitivity = 0.0
+                var trace = 0.0
+                for c in 0..<k {
+                    let v = ws.variance[c * k + c]
+                    sensitivity += abs(ws.e[c] * ws.lambdaDiagonal[c] * v)
+                    trace += v
+                }
+                s.sensitivity = sensitivity
+                s.predictionVariance = trace
+                if configuration.inputCurvature.forceFiniteDifference {
+                    s.curvature = finiteDifferenceCurvature(label: y, workspace: &ws)
+                } else {
+                    s.curvature = InputCurvature.closedForm(kind: configuration.model, p: p, gram: gram, outputs: k, noiseVariance: configuration.noiseVariance)
+                }
+            }
+        }
+        return s
+    }
+
+    mutating func refreshGram() {
+        InputCurvature.gram(weights: posterior.mean, rows: configuration.outputs, columns: configuration.augmentedDimension, into: &gram)
+        gramStep = step
+    }
+
+    /// ∇_x ℓ(x, y) = W̃ᵀ e(x) at the posterior mean, for the linear models.
+    public func inputGradient(x: UnsafePointer<Double>, label y: Double, into g: UnsafeMutablePointer<Double>) {
+        let k = configuration.outputs
+        let d = configuration.inputDimension
+        let columns = d + 1
+        var input = [Double](repeating: 1, count: columns)
+        for j in 0..<d { input[j] = x[j] }
+        var f = [Double](repeating: 0, count: k)
+        var p = f, e = f, l = f
+        let m = posterior.mean
+        m.withStart { w in
+            input.withStart { xi in f.withMutableStart { DenseKernels.outputs(weights: w, input: xi, rows: k, columns: columns, into: $0) } }
+            f.withStart { fp in p.withMutableStart { pp in e.withMutableStart { ep in l.withMutableStart { lp in
+                _ = layer.evaluate(f: fp, y: y, p: pp, e: ep, lambdaDiagonal: lp)
+            } } } }
+            for j in 0..<d {
+                var s = 0.0
+                for c in 0..<k { s += w[c * columns + j] * e[c] }
+                g[j] = s
+            }
+        }
+    }
+
+    mutating func finiteDifferenceCurvature(label y: Double, workspace ws: inout Workspace) -> Double {
+        let d = configuration.inputDimension
+        let x = Array(ws.input[0..<d])
+        var r = random
+        let settings = configuration.inputCurvature
+        let value = InputCurvature.finiteDifference(x: x, probes: settings.probes, step: settings.step, random: &r) { point, g in
+            inputGradient(x: point, label: y, into: g)
+        }
+        random = r
+        return value
+    }
+
+    // MARK: Re-scoring and the forecast
+
+    mutating func rescore(workspace ws: inout Workspace) -> (rescoring: Rescoring, flags: [Flag], drift: [DriftEvent]) {
+        refreshGram()
+        let gamma = configuration.forgetting
+        let columns = configuration.augmentedDimension
+        var looNLL = 0.0, looError = 0.0, arrivalNLL = 0.0, arrivalError = 0.0
+        var examples: [RescoredExample] = []
+        examples.reserveCapacity(memory.count)
+        var flags: [Flag] = []
+        for slot in 0..<memory.count {
+            memory.inputs.withStart { src in ws.input.withMutableStart { $0.update(from: src + slot * columns, count: columns) } }
+            let y = memory.labels[slot]
+            // A site absorbed `age` updates ago has been discounted by γ^age since.
+            let age = step - memory.arrivalSteps[slot]
+            let weight = memory.weights[slot] * (gamma < 1 ? pow(gamma, Double(age)) : 1)
+            var s = score(label: y, weight: weight, workspace: &ws)
+            memory.curvatureSum[slot] += s.curvature
+            memory.curvatureCount[slot] += 1
+            s.curvature = memory.curvatureSum[slot] / Double(memory.curvatureCount[slot])
+            memory.latest[slot] = s
+            looNLL += s.looNLL
+            looError += s.looError
+            arrivalNLL += memory.arrivalNLL[slot]
+            arrivalError += memory.arrivalError[slot]
+            let id = memory.ids[slot]
+            examples.append(RescoredExample(id: id, arrivalStep: memory.arrivalSteps[slot], label: y, scores: s))
+            let earned = ws.pTilde.withStart { pt in
+                rules.evaluate(label: y, pTilde: pt, outputs: configuration.outputs, scores: s, already: memory.raised[slot], learned: step)
+            }
+            for (kind, reason) in earned {
+                memory.raised[slot] |= kind.bit
+                flags.append(Flag(kind: kind, step: step, exampleID: id, arrivalStep: memory.arrivalSteps[slot], givenLabel: y,
+                                  predictedLabel: s.looPredicted, scores: s, reason: reason + " (re-scored)"))
+            }
+        }
+        let n = Double(max(memory.count, 1))
+        let snapshot = GeneralizationSnapshot(
+            step: step, memoryCount: memory.count, looNLL: looNLL / n, looError: looError / n,
+            memoryPrequentialNLL: arrivalNLL / n, memoryPrequentialError: arrivalError / n,
+            prequentialNLL: prequentialNLLSum / Double(step), prequentialError: prequentialErrorSum / Double(step),
+            recentPrequentialNLL: recentNLL, recentPrequentialError: recentError, correctedFallbacks: correctedFallbacks)
+        latestGeneralization = snapshot
+        var drift: [DriftEvent] = []
+        if let s = looPageHinkley.update(snapshot.looNLL) {
+            drift.append(DriftEvent(series: .looNLL, detector: .pageHinkley, step: step, statistic: s, threshold: looPageHinkley.threshold, value: snapshot.looNLL))
+        }
+        if let s = looADWIN.update(snapshot.looNLL) {
+            drift.append(DriftEvent(series: .looNLL, detector: .adwin, step: step, statistic: s, threshold: looADWIN.delta, value: snapshot.looNLL))
+        }
+        return (Rescoring(generalization: snapshot, examples: examples), flags, drift)
+    }
+
+    /// The scores of every remembered example as of its latest re-scoring.
+    public var rememberedScores: [RescoredExample] {
+        (0..<memory.count).map { RescoredExample(id: memory.ids[$0], arrivalStep: memory.arrivalSteps[$0], label: memory.labels[$0], scores: memory.latest[$0]) }
+    }
+
+    // MARK: Prediction
+
+    /// Class probabilities (softmax: K; logistic: P(y=1); regression: the predicted mean) at
+    /// the posterior mean.
+    public func predict(_ x: [Double]) throws(ExampleError) -> [Double] {
+        try validate(LabeledExample(id: "", x: x, y: configuration.model == .regression ? 0 : 0))
+        var ws = Workspace(configuration)
+        load(x, into: &ws)
+        _ = evaluateAtMean(label: 0, workspace: &ws)
+        return ws.p
+    }
+
+    /// Mean plug-in NLL and error of labeled examples under the current posterior mean, the
+    /// figures a held-out test set gives and the LOO forecast predicts.
+    public func evaluate(_ examples: [LabeledExample]) throws(ExampleError) -> (nll: Double, error: Double) {
+        var ws = Workspace(configuration)
+        var nll = 0.0, error = 0.0
+        for ex in examples {
+            try validate(ex)
+            load(ex.x, into: &ws)
+            nll += evaluateAtMean(label: ex.y, workspace: &ws)
+            error += ws.p.withStart { layer.error(p: $0, y: ex.y) }
+        }
+        let n = Double(max(examples.count, 1))
+        return (nll / n, error / n)
+    }
+}
+
+extension Workspace {
+    /// A placeholder swapped in while the learner's own workspace is checked out.
+    static let empty = Workspace(LearnerConfiguration(inputDimension: 1, classes: 2, family: .diagonal, memory: .init(capacity: 1)))
+}

@@ -1,0 +1,90 @@
+/// The P² algorithm (Jain & Chlamtac 1985): a running estimate of one quantile of a stream in
+/// constant memory (five markers), as a plain value type.
+public struct StreamingQuantile: Sendable, Equatable {
+    public let quantile: Double
+    var heights: [Double] = []
+    var positions: [Double] = [1, 2, 3, 4, 5]
+    var desired: [Double]
+    let increments: [Double]
+    public private(set) var count = 0
+
+    public init(quantile: Double) {
+        self.quantile = quantile
+        desired = [1, 1 + 2 * quantile, 1 + 4 * quantile, 3 + 2 * quantile, 5]
+        increments = [0, quantile / 2, quantile, (1 + quantile) / 2, 1]
+    }
+
+    /// The current estimate (exact order statistic while fewer than five values were seen).
+    public var value: Double? {
+        guard !heights.isEmpty else { return nil }
+        if count < 5 {
+            let sorted = heights.sorted()
+            let index = min(sorted.count - 1, Int((quantile * Double(sorted.count)).rounded(.down)))
+            return sorted[index]
+        }
+        return heights[2]
+    }
+
+    public mutating func add(_ x: Double) {
+        guard x.isFinite else { return }
+        count += 1
+        if count <= 5 {
+            heights.append(x)
+            if count == 5 { heights.sort() }
+            return
+        }
+        let k: Int
+        if x < heights[0] {
+            heights[0] = x
+            k = 0
+        } else if x >= heights[4] {
+            heights[4] = x
+            k = 3
+        } else {
+            var i = 0
+            while !(x < heights[i + 1]) { i += 1 }
+            k = i
+        }
+        for i in (k + 1)..<5 { positions[i] += 1 }
+        for i in 0..<5 { desired[i] += increments[i] }
+        for i in 1...3 {
+            let d = desired[i] - positions[i]
+            if (d >= 1 && positions[i + 1] - positions[i] > 1) || (d <= -1 && positions[i - 1] - positions[i] < -1) {
+                let s: Double = d > 0 ? 1 : -1
+                let candidate = parabolic(i, s)
+                if heights[i - 1] < candidate && candidate < heights[i + 1] {
+                    heights[i] = candidate
+                } else {
+                    heights[i] = linear(i, s)
+                }
+                positions[i] += s
+            }
+        }
+    }
+
+    private func parabolic(_ i: Int, _ s: Double) -> Double {
+        let q = heights, n = positions
+        return q[i] + s / (n[i + 1] - n[i - 1]) * (
+            (n[i] - n[i - 1] + s) * (q[i + 1] - q[i]) / (n[i + 1] - n[i])
+            + (n[i + 1] - n[i] - s) * (q[i] - q[i - 1]) / (n[i] - n[i - 1]))
+    }
+
+    private func linear(_ i: Int, _ s: Double) -> Double {
+        let j = i + Int(s)
+        return heights[i] + s * (heights[j] - heights[i]) / (positions[j] - positions[i])
+    }
+
+    func write(to w: inout SnapshotWriter) {
+        w.write(count)
+        w.write(heights)
+        w.write(positions)
+        w.write(desired)
+    }
+
+    mutating func read(from r: inout SnapshotReader) throws(SnapshotError) {
+        count = try r.readInt(what: "quantile count")
+        heights = try r.readDoubles(count: min(max(count, 0), 5), what: "quantile heights")
+        positions = try r.readDoubles(count: 5, what: "quantile positions")
+        desired = try r.readDoubles(count: 5, what: "quantile desired")
+    }
+}

@@ -1,0 +1,52 @@
+/// Scratch buffers for one example, owned by the learner and reused so that the hot path
+/// allocates nothing. Nothing in here is state: a snapshot never stores it.
+struct Workspace: Sendable {
+    /// x with the bias feature appended (D values).
+    var input: [Double]
+    var f: [Double]
+    var p: [Double]
+    var e: [Double]
+    var lambdaDiagonal: [Double]
+    /// Full K×K Λ, and K×K / K×(K+1) systems solved per example.
+    var lambda: [Double]
+    var system: [Double]
+    var rightHandSide: [Double]
+    /// K×K prediction variance V.
+    var variance: [Double]
+    var fTilde: [Double]
+    var pTilde: [Double]
+    /// Parameter-sized buffers: K×n projections for `full`, samples for `ivon`.
+    var projections: [Double]
+    var projections2: [Double]
+    var parameters: [Double]
+    var noise: [Double]
+    /// Input-sized buffers for the finite-difference curvature estimator.
+    var probe: [Double]
+    var gradient: [Double]
+    var gradient2: [Double]
+
+    init(_ c: LearnerConfiguration) {
+        let k = c.outputs
+        let n = c.parameterCount
+        input = .init(repeating: 0, count: c.augmentedDimension)
+        f = .init(repeating: 0, count: k)
+        p = .init(repeating: 0, count: k)
+        e = .init(repeating: 0, count: k)
+        lambdaDiagonal = .init(repeating: 0, count: k)
+        lambda = .init(repeating: 0, count: k * k)
+        system = .init(repeating: 0, count: k * k)
+        rightHandSide = .init(repeating: 0, count: k * (k + 1))
+        variance = .init(repeating: 0, count: k * k)
+        fTilde = .init(repeating: 0, count: k)
+        pTilde = .init(repeating: 0, count: k)
+        let big = c.family == .full ? k * n : 0
+        projections = .init(repeating: 0, count: big)
+        projections2 = .init(repeating: 0, count: big)
+        let sampled = c.curvature == .ivon ? n : 0
+        parameters = .init(repeating: 0, count: sampled)
+        noise = .init(repeating: 0, count: sampled)
+        probe = .init(repeating: 0, count: c.inputDimension)
+        gradient = .init(repeating: 0, count: c.inputDimension)
+        gradient2 = .init(repeating: 0, count: c.inputDimension)
+    }
+}

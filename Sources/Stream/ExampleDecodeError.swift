@@ -59,7 +59,10 @@ public struct ExampleDecodeError: Error, Sendable, Equatable, CustomStringConver
         case .duplicateField(let field):
             head = "duplicate field \(field)"
         }
-        return detail.isEmpty ? head : "\(head): \(detail)"
+        guard !detail.isEmpty else { return head }
+        // "y is a boolean, expected …" reads on; everything else takes the detail after a colon.
+        if case .wrongType = reason { return "\(head), \(detail)" }
+        return "\(head): \(detail)"
     }
 
     private static func withArticle(_ kind: String) -> String {

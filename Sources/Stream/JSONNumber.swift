@@ -182,6 +182,9 @@ enum DecimalToDouble {
         // dividend * 2^64 == (q1 * 2^64 + q0) * divisor + r0
         let shift = UInt64.bitWidth - q1.leadingZeroBitCount  // bits of q1, 1...64
         var top = q1 << (UInt64.bitWidth - shift) | q0 >> shift
+        // With 65+ quotient bits the remainder cannot decide a tie for these inputs (a decimal
+        // that is not exactly halfway differs from it by more than the quotient's last bit), but
+        // including it keeps the rounding argument local and costs one compare.
         if q0 << (UInt64.bitWidth - shift) != 0 || r0 != 0 { top |= 1 }
         return Double(
             sign: .plus, exponent: shift - k - normalization - UInt64.bitWidth, significand: Double(top))

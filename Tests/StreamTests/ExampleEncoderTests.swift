@@ -6,7 +6,7 @@ import Testing
 /// The canonical encoder: its exact text, and decode(encode(m)) == m bit for bit.
 @Suite struct ExampleEncoderTests {
     @Test func canonicalForm() {
-        let message = ExampleMessage(id: "a\"b\\c\n\u{1}é", x: [1, 0.5, -0.0, 1e-5, 1e16, 5e-324], y: 3)
+        let message = ExampleMessage(id: "a\"b\\c\n\u{1}é", x: [1, 0.5, -0.0, 1e-5, 1e16, .leastNonzeroMagnitude], y: 3)
         #expect(message.jsonLine == #"{"id":"a\"b\\c\n\u0001é","x":[1.0,0.5,-0.0,1e-05,1e+16,5e-324],"y":3}"#)
         let full = ExampleMessage(id: "7", x: [], y: -0.0, weight: 0.25, timestamp: 1_700_000_000.5)
         #expect(full.jsonLine == #"{"id":"7","x":[],"y":-0,"w":0.25,"ts":1700000000.5}"#)

@@ -28,6 +28,7 @@ public struct ExampleDecodeError: Error, Sendable, Equatable, CustomStringConver
         case duplicateField(String)
     }
 
+    /// What was wrong, in a form code can switch on.
     public var reason: Reason
     /// Extra words for the log line, e.g. what the parser expected; may be empty.
     public var detail: String
@@ -37,6 +38,7 @@ public struct ExampleDecodeError: Error, Sendable, Equatable, CustomStringConver
         self.detail = detail
     }
 
+    /// One line for a log, e.g. `wrong dimension: x has 63 values, expected 64`.
     public var description: String {
         let head: String
         switch reason {

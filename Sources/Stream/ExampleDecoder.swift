@@ -19,6 +19,8 @@
 /// The scanner makes one pass over the bytes and builds no intermediate tree; only the id string
 /// and the `x` array are allocated.
 public struct ExampleDecoder: Sendable {
+    /// 1 MiB: far above any sane line, low enough that a runaway sender cannot make one decode
+    /// allocate much.
     public static let defaultMaxBytes = 1 << 20
     /// Containers nested deeper than this (the message object is level 1) are rejected, which
     /// bounds the skipper's recursion against hostile input.
@@ -49,6 +51,8 @@ public struct ExampleDecoder: Sendable {
     // The closure-taking buffer APIs rethrow untyped errors, so the overloads carry the typed error
     // out of them in a Result.
 
+    /// Decodes one message from UTF-8 bytes; surrounding whitespace (such as the line's newline)
+    /// is allowed, anything else after the object is not. The bytes are not retained.
     public func decode(_ bytes: UnsafeRawBufferPointer) throws(ExampleDecodeError) -> ExampleMessage {
         guard bytes.count <= maxBytes else {
             throw ExampleDecodeError(.tooLarge(size: bytes.count, limit: maxBytes))
@@ -60,12 +64,15 @@ public struct ExampleDecoder: Sendable {
         return try decodeMessage(&scanner)
     }
 
+    /// Decodes one message from UTF-8 bytes, without copying them.
     public func decode(_ bytes: [UInt8]) throws(ExampleDecodeError) -> ExampleMessage {
         try bytes.withUnsafeBytes { raw in
             Result { () throws(ExampleDecodeError) in try decode(raw) }
         }.get()
     }
 
+    /// Decodes one message from UTF-8 bytes; contiguous collections (slices, `Data`, a string's
+    /// `utf8`) are read in place, others are copied once.
     public func decode(_ bytes: some Collection<UInt8>) throws(ExampleDecodeError) -> ExampleMessage {
         let contiguous = bytes.withContiguousStorageIfAvailable { buffer in
             Result { () throws(ExampleDecodeError) in try decode(UnsafeRawBufferPointer(buffer)) }
@@ -77,6 +84,8 @@ public struct ExampleDecoder: Sendable {
         return try decode(Array(bytes))
     }
 
+    /// Decodes one message from a line of text (read through its UTF-8 view, in place for native
+    /// strings).
     public func decode(_ line: String) throws(ExampleDecodeError) -> ExampleMessage {
         var line = line
         return try line.withUTF8 { utf8 in

@@ -1,0 +1,65 @@
+import Foundation
+import Testing
+
+@testable import Stream
+
+/// The fast decoder against Foundation on generated valid lines in every spelling the generator
+/// knows: bit for bit against JSONDecoder and `Double(String)`, in shape against
+/// JSONSerialization.
+@Suite struct DifferentialTests {
+    let decoder = ExampleDecoder(labels: WireLineGenerator.labels)
+
+    @Test(arguments: [1, 2, 3, 4] as [UInt64])
+    func generatedLinesAgreeWithFoundation(seed: UInt64) throws {
+        var generator = WireLineGenerator(seed: seed)
+        var labelled = 0
+        var numericIDs = 0
+        var features = 0
+        for _ in 0..<1500 {
+            let line = generator.line()
+            let bytes = Array(line.text.utf8)
+            let reference = try #require(FoundationReference.decoded(bytes), "JSONDecoder rejects: \(line.text)")
+            let serialized = try #require(FoundationReference.serialized(bytes), "JSONSerialization rejects: \(line.text)")
+            let message: ExampleMessage
+            do {
+                message = try decoder.decode(bytes)
+            } catch {
+                Issue.record("rejected \(error) for line: \(line.text)")
+                continue
+            }
+            FoundationReference.expectAgreement(message, with: reference, labels: WireLineGenerator.labels, line: line.text)
+            FoundationReference.expectShapeAgreement(message, with: serialized, labels: WireLineGenerator.labels, line: line.text)
+
+            // The decoder's own contract, independent of Foundation.
+            #expect(message.x.map(\.bitPattern) == line.xTokens.map { Double($0)?.bitPattern })
+            if let y = line.yToken { #expect(message.y.bitPattern == Double(y)?.bitPattern) }
+            if let w = line.weightToken { #expect(message.weight.bitPattern == Double(w)?.bitPattern) }
+            if let ts = line.timestampToken { #expect(message.timestamp?.bitPattern == Double(ts)?.bitPattern) }
+            if let id = line.idNumberToken { #expect(message.id == id) }
+
+            if line.yLabel != nil { labelled += 1 }
+            if line.idNumberToken != nil { numericIDs += 1 }
+            features += message.x.count
+        }
+        // The generator must actually exercise the cases the test is about.
+        #expect(labelled > 300)
+        #expect(numericIDs > 300)
+        #expect(features > 1500 * 30)
+    }
+
+    /// Same lines through the other entry points, with a fixed dimension.
+    @Test func entryPointsAgree() throws {
+        var generator = WireLineGenerator(seed: 99)
+        let fixed = ExampleDecoder(dimension: 64, labels: WireLineGenerator.labels)
+        for _ in 0..<300 {
+            let line = generator.line(dimension: 64)
+            let fromString = try fixed.decode(line.text)
+            #expect(fromString.x.count == 64)
+            #expect(try fixed.decode(Array(line.text.utf8)) == fromString)
+            #expect(try fixed.decode(line.text.utf8) == fromString)
+            #expect(try fixed.decode(ArraySlice(line.text.utf8)) == fromString)
+            // Not contiguous: exercises the copying path.
+            #expect(try fixed.decode(line.text.utf8.lazy.map { $0 }) == fromString)
+        }
+    }
+}

@@ -36,8 +36,8 @@ public struct ADWIN: Sendable, Equatable {
     public var mean: Double { width > 0 ? total / Double(width) : 0 }
     public var variance: Double { width > 0 ? varianceSum / Double(width) : 0 }
 
-    /// Adds a value; returns the absolute difference of the sub-window means at the cut if the
-    /// window was cut (a change was detected).
+    /// Adds a value; if the window was cut (a change was detected), returns the mean of the
+    /// newer part minus the mean of the older part at the cut: positive when the series rose.
     public mutating func update(_ value: Double) -> Double? {
         insert(value)
         compress()
@@ -92,11 +92,12 @@ public struct ADWIN: Sendable, Equatable {
                     let n1 = n - n0
                     guard n1 >= Double(minimumSubwindow) else { break search }
                     guard n0 >= Double(minimumSubwindow) else { continue }
-                    let difference = abs(t0 / n0 - (total - t0) / n1)
+                    let signed = (total - t0) / n1 - t0 / n0
+                    let difference = abs(signed)
                     let m = 1 / (n0 - Double(minimumSubwindow) + 1) + 1 / (n1 - Double(minimumSubwindow) + 1)
                     let epsilon = (2 * m * v * dd).squareRoot() + 2.0 / 3.0 * dd * m
                     if difference > epsilon {
-                        detected = difference
+                        detected = signed
                         dropOldest()
                         again = true
                         break search
@@ -147,9 +148,8 @@ public struct ADWIN: Sendable, Equatable {
         let count = try r.readCount(what: "ADWIN rows", limit: 64)
         rows = []
         for _ in 0..<count {
-            let n = try r.readCount(what: "ADWIN bucket count", limit: maxBuckets + 1)
-            let totals = try r.readDoubles(count: n, what: "ADWIN totals")
-            let variances = try r.readDoubles(count: n, what: "ADWIN variances")
+            let totals = try r.readDoubles(limit: maxBuckets + 1, what: "ADWIN totals")
+            let variances = try r.readDoubles(count: totals.count, what: "ADWIN variances")
             rows.append(zip(totals, variances).map { Bucket(total: $0, variance: $1) })
         }
     }

@@ -36,7 +36,7 @@ public struct DriftEvent: Sendable, Equatable {
     public var detector: DetectorKind
     /// Examples learned when it fired.
     public var step: Int
-    /// Page–Hinkley: cumulative − minimum; ADWIN: difference of the sub-window means.
+    /// Page–Hinkley: cumulative − minimum; ADWIN: rise of the newer sub-window's mean.
     public var statistic: Double
     /// Page–Hinkley: λ; ADWIN: the confidence δ of the cut.
     public var threshold: Double

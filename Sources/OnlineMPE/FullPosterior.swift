@@ -22,6 +22,13 @@ struct FullPosterior: PosteriorFamily {
         for i in 0..<n { covariance[i * n + i] = variance }
     }
 
+    /// A posterior with a given mean and covariance (for checks at a batch optimum).
+    init(configuration c: LearnerConfiguration, mean: [Double], covariance: [Double]) {
+        self.init(configuration: c)
+        self.mean = mean
+        self.covariance = covariance
+    }
+
     /// `B = P Jᵀ` as K rows of n (row k is Σ_j x̄_j P[k·D+j, :], using P's symmetry) and
     /// `V = J P Jᵀ` (K×K).
     private func project(

@@ -112,7 +112,9 @@ public struct OnlineLearner: Sendable {
             drift.append(DriftEvent(series: .prequentialNLL, detector: .pageHinkley, step: step, statistic: s,
                                     threshold: prequentialPageHinkley.threshold, value: prequential.nll))
         }
-        if let s = prequentialADWIN.update(prequential.nll) {
+        // ADWIN cuts its window on any change, but only a rise in loss is drift worth an alert:
+        // a falling loss is the model learning.
+        if let s = prequentialADWIN.update(prequential.nll), s > 0 {
             drift.append(DriftEvent(series: .prequentialNLL, detector: .adwin, step: step, statistic: s,
                                     threshold: prequentialADWIN.delta, value: prequentialADWIN.mean))
         }
@@ -312,7 +314,7 @@ public struct OnlineLearner: Sendable {
         if let s = looPageHinkley.update(snapshot.looNLL) {
             drift.append(DriftEvent(series: .looNLL, detector: .pageHinkley, step: step, statistic: s, threshold: looPageHinkley.threshold, value: snapshot.looNLL))
         }
-        if let s = looADWIN.update(snapshot.looNLL) {
+        if let s = looADWIN.update(snapshot.looNLL), s > 0 {
             drift.append(DriftEvent(series: .looNLL, detector: .adwin, step: step, statistic: s, threshold: looADWIN.delta, value: snapshot.looNLL))
         }
         return (Rescoring(generalization: snapshot, examples: examples), flags, drift)

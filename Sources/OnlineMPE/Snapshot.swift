@@ -124,6 +124,13 @@ public struct SnapshotReader: Sendable {
         for i in 0..<n { out[i] = try readDouble(what: what) }
         return out
     }
+    /// Reads a `[Double]` of any length up to `limit`.
+    public mutating func readDoubles(limit: Int, what: String) throws(SnapshotError) -> [Double] {
+        let n = try readCount(what: what, limit: min(limit, (bytes.count - position) / 8))
+        var out = [Double](repeating: 0, count: n)
+        for i in 0..<n { out[i] = try readDouble(what: what) }
+        return out
+    }
     public mutating func readInts(count: Int, what: String) throws(SnapshotError) -> [Int] {
         let n = try readCount(what: what, limit: (bytes.count - position) / 8)
         guard n == count else { throw .invalid(what: "\(what) has \(n) values, expected \(count)") }

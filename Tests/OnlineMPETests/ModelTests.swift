@@ -1,6 +1,0 @@
-import Testing
-@testable import OnlineMPE
-
-@Test func modelKindsRoundTrip() {
-    #expect(ModelKind(rawValue: "softmax") == .softmax)
-}

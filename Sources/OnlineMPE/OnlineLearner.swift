@@ -320,6 +320,15 @@ public struct OnlineLearner: Sendable {
         return (Rescoring(generalization: snapshot, examples: examples), flags, drift)
     }
 
+    /// Re-scores the memory under the current posterior now (as at the end of a stream), records
+    /// the forecast, and runs the LOO detectors on it like any scheduled re-scoring.
+    public mutating func rescoreMemory() -> Rescoring {
+        var ws = Workspace.empty
+        swap(&ws, &workspace)
+        defer { swap(&ws, &workspace) }
+        return rescore(workspace: &ws).rescoring
+    }
+
     /// The scores of every remembered example as of its latest re-scoring.
     public var rememberedScores: [RescoredExample] {
         (0..<memory.count).map { RescoredExample(id: memory.ids[$0], arrivalStep: memory.arrivalSteps[$0], label: memory.labels[$0], scores: memory.latest[$0]) }

@@ -1,0 +1,141 @@
+import ArgumentParser
+import OnlineMPE
+
+/// The learner configuration as the program assembles it: defaults, then the configuration
+/// file, then command-line flags. The input dimension may stay unknown until the first example.
+struct LearnerSettings {
+    var configuration = LearnerConfiguration(inputDimension: 1)
+    var inputDimension: Int?
+    /// String class labels, mapped to indices in this order by the decoder.
+    var labels: [String]?
+
+    mutating func apply(_ n: ConfigNode) throws {
+        try n.allowOnly(["model", "input_dimension", "classes", "labels", "noise_variance", "family", "curvature",
+                         "prior_precision", "forgetting", "perturbation", "seed", "memory", "input_curvature", "ivon",
+                         "flags", "drift"])
+        var c = configuration
+        if let v = try n.choice("model", ModelKind.self) { c.model = v }
+        if let v = try n.int("input_dimension") { inputDimension = v }
+        if let v = try n.int("classes") { c.classes = v }
+        if let v = try n.strings("labels") { labels = v }
+        if let v = try n.double("noise_variance") { c.noiseVariance = v }
+        if let v = try n.choice("family", PosteriorFamilyKind.self) { c.family = v }
+        if let v = try n.choice("curvature", CurvatureEstimatorKind.self) { c.curvature = v }
+        if let v = try n.double("prior_precision") { c.priorPrecision = v }
+        if let v = try n.double("forgetting") { c.forgetting = v }
+        if let v = try n.choice("perturbation", PerturbationKind.self) { c.perturbation = v }
+        if let v = try n.int("seed") { c.seed = UInt64(max(v, 0)) }
+        if let m = try n.child("memory") {
+            try m.allowOnly(["capacity", "policy", "rescore_interval"])
+            if let v = try m.int("capacity") { c.memory.capacity = v }
+            if let v = try m.choice("policy", MemoryPolicy.self) { c.memory.policy = v }
+            if let v = try m.int("rescore_interval") { c.memory.rescoreInterval = v }
+        }
+        if let m = try n.child("input_curvature") {
+            try m.allowOnly(["probes", "step", "finite_difference"])
+            if let v = try m.int("probes") { c.inputCurvature.probes = v }
+            if let v = try m.double("step") { c.inputCurvature.step = v }
+            if let v = try m.bool("finite_difference") { c.inputCurvature.forceFiniteDifference = v }
+        }
+        if let m = try n.child("ivon") {
+            try m.allowOnly(["beta1", "beta2", "initial_hessian", "learning_rate"])
+            if let v = try m.double("beta1") { c.ivon.beta1 = v }
+            if let v = try m.double("beta2") { c.ivon.beta2 = v }
+            if let v = try m.double("initial_hessian") { c.ivon.initialHessian = v }
+            if let v = try m.double("learning_rate") { c.ivon.learningRate = v }
+        }
+        if let m = try n.child("flags") {
+            try m.allowOnly(["warmup", "mislabeled_margin", "memorization_quantile", "curvature_quantile"])
+            if let v = try m.int("warmup") { c.flags.warmup = v }
+            if let v = try m.double("mislabeled_margin") { c.flags.mislabeledMargin = v }
+            if let v = try m.double("memorization_quantile") { c.flags.memorizationQuantile = v }
+            if let v = try m.double("curvature_quantile") { c.flags.curvatureQuantile = v }
+        }
+        if let m = try n.child("drift") {
+            try m.allowOnly(["page_hinkley_delta", "page_hinkley_threshold", "page_hinkley_minimum", "adwin_delta"])
+            if let v = try m.double("page_hinkley_delta") { c.drift.pageHinkleyDelta = v }
+            if let v = try m.double("page_hinkley_threshold") { c.drift.pageHinkleyThreshold = v }
+            if let v = try m.int("page_hinkley_minimum") { c.drift.pageHinkleyMinimum = v }
+            if let v = try m.double("adwin_delta") { c.drift.adwinDelta = v }
+        }
+        configuration = c
+    }
+
+    /// The final configuration once the input dimension is known; refuses bad settings with the
+    /// key and the allowed values.
+    func resolved(inputDimension d: Int) throws -> LearnerConfiguration {
+        var c = configuration
+        c.inputDimension = d
+        if c.model == .logistic { c.classes = 2 }
+        if c.model == .regression { c.classes = 1 }
+        if let labels, c.model == .softmax { c.classes = labels.count }
+        do {
+            try c.validate()
+        } catch {
+            throw ConfigurationProblem(message: error.description)
+        }
+        return c
+    }
+}
+
+/// Command-line flags for the learner; each overrides the configuration file.
+struct LearnerOptions: ParsableArguments {
+    @Option(name: .long, help: "YAML configuration file (see config/mpe-monitor.yaml).")
+    var config: String?
+    @Option(help: "Likelihood: regression | logistic | softmax.")
+    var model: ModelKind?
+    @Option(help: "Number of classes for softmax.")
+    var classes: Int?
+    @Option(help: "Input features (default: from the first example).")
+    var dimension: Int?
+    @Option(help: "Posterior family: full | diagonal.")
+    var family: PosteriorFamilyKind?
+    @Option(help: "Diagonal curvature estimator: ggn | ivon.")
+    var curvature: CurvatureEstimatorKind?
+    @Option(name: .customLong("prior-precision"), help: "Prior precision δ.")
+    var priorPrecision: Double?
+    @Option(help: "Forgetting factor γ in (0, 1]; 1 is exact Bayes.")
+    var forgetting: Double?
+    @Option(help: "first-order | corrected.")
+    var perturbation: PerturbationKind?
+    @Option(help: "Examples kept in memory for re-scoring.")
+    var memory: Int?
+    @Option(name: .customLong("memory-policy"), help: "window | reservoir.")
+    var memoryPolicy: MemoryPolicy?
+    @Option(name: .customLong("rescore-interval"), help: "Re-score the memory every this many examples.")
+    var rescoreInterval: Int?
+    @Option(name: .customLong("noise-variance"), help: "Observation noise variance s² for regression.")
+    var noiseVariance: Double?
+    @Option(help: "Examples learned before any flag is raised.")
+    var warmup: Int?
+    @Option(help: "Seed of the learner's random stream.")
+    var seed: UInt64?
+
+    func settings() throws -> LearnerSettings {
+        var s = LearnerSettings()
+        if let config { try ConfigurationFile.apply(path: config, to: &s) }
+        var c = s.configuration
+        if let model { c.model = model }
+        if let classes { c.classes = classes }
+        if let dimension { s.inputDimension = dimension }
+        if let family { c.family = family }
+        if let curvature { c.curvature = curvature }
+        if let priorPrecision { c.priorPrecision = priorPrecision }
+        if let forgetting { c.forgetting = forgetting }
+        if let perturbation { c.perturbation = perturbation }
+        if let memory { c.memory.capacity = memory }
+        if let memoryPolicy { c.memory.policy = memoryPolicy }
+        if let rescoreInterval { c.memory.rescoreInterval = rescoreInterval }
+        if let noiseVariance { c.noiseVariance = noiseVariance }
+        if let warmup { c.flags.warmup = warmup }
+        if let seed { c.seed = seed }
+        s.configuration = c
+        return s
+    }
+}
+
+extension ModelKind: ExpressibleByArgument {}
+extension PosteriorFamilyKind: ExpressibleByArgument {}
+extension CurvatureEstimatorKind: ExpressibleByArgument {}
+extension PerturbationKind: ExpressibleByArgument {}
+extension MemoryPolicy: ExpressibleByArgument {}

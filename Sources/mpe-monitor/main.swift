@@ -1,1 +1,0 @@
-print("mpe-monitor")

@@ -1,1 +1,117 @@
-print("mpe-bench")
+import Foundation
+import OnlineMPE
+
+// Speed of learn+score per posterior family, beside a plain-loop baseline run in the same
+// process on the same data: plain SGD for linear softmax (one forward pass, one gradient
+// step), the cheapest learner that still sees every example once. Release builds only:
+//   swift build -c release --product mpe-bench && .build/release/mpe-bench [--fashion FILE]
+// Figures are examples/second of `OnlineLearner.learn` (prequential score, update, MPE
+// quantities, flags, memory and its amortized re-scoring).
+
+struct Workload {
+    var name: String
+    var d: Int
+    var k: Int
+    var examples: [LabeledExample]
+}
+
+func synthetic(d: Int, k: Int, n: Int) -> Workload {
+    var random = RandomSource(seed: 7)
+    let centers = (0..<k).map { _ in (0..<d).map { _ in random.uniform() * 2 - 1 } }
+    let examples = (0..<n).map { i -> LabeledExample in
+        let y = Int(random.next() % UInt64(k))
+        return LabeledExample(id: "s\(i)", x: centers[y].map { $0 + 0.5 * (random.uniform() - 0.5) }, y: Double(y))
+    }
+    return Workload(name: "synthetic d=\(d) K=\(k)", d: d, k: k, examples: examples)
+}
+
+func loadJSONLines(_ path: String, limit: Int) -> Workload? {
+    guard let text = try? String(contentsOfFile: path, encoding: .utf8) else { return nil }
+    var examples: [LabeledExample] = []
+    for line in text.split(separator: "\n").prefix(limit) {
+        guard let object = try? JSONSerialization.jsonObject(with: Data(line.utf8)) as? [String: Any],
+              let x = object["x"] as? [NSNumber], let y = object["y"] as? NSNumber else { continue }
+        examples.append(LabeledExample(id: object["id"] as? String ?? "", x: x.map(\.doubleValue), y: y.doubleValue))
+    }
+    guard let first = examples.first else { return nil }
+    let k = Int(examples.map(\.y).max() ?? 1) + 1
+    return Workload(name: "Fashion-MNIST d=\(first.x.count) K=\(k)", d: first.x.count, k: k, examples: examples)
+}
+
+/// Runs `body` over the examples repeatedly for at least `seconds`; returns examples/second.
+func rate(_ w: Workload, seconds: Double, maxExamples: Int = .max, _ body: (LabeledExample) -> Void) -> (Double, Int) {
+    let start = DispatchTime.now().uptimeNanoseconds
+    var count = 0
+    var elapsed = 0.0
+    repeat {
+        for e in w.examples {
+            body(e)
+            count += 1
+            if count >= maxExamples { break }
+        }
+        elapsed = Double(DispatchTime.now().uptimeNanoseconds - start) / 1e9
+    } while elapsed < seconds && count < maxExamples
+    return (Double(count) / elapsed, count)
+}
+
+/// The baseline: plain SGD on linear softmax, bounds-check-free like the learner's kernels.
+func baseline(_ w: Workload, seconds: Double) -> Double {
+    let columns = w.d + 1
+    var weights = [Double](repeating: 0, count: w.k * columns)
+    var f = [Double](repeating: 0, count: w.k)
+    var sink = 0.0
+    let (r, _) = rate(w, seconds: seconds) { e in
+        weights.withUnsafeMutableBufferPointer { wp in
+            e.x.withUnsafeBufferPointer { x in
+                var peak = -Double.infinity
+                for c in 0..<w.k {
+                    var s = wp[c * columns + w.d]
+                    for j in 0..<w.d { s += wp[c * columns + j] * x[j] }
+                    f[c] = s
+                    peak = max(peak, s)
+                }
+                var total = 0.0
+                for c in 0..<w.k { f[c] = exp(f[c] - peak); total += f[c] }
+                for c in 0..<w.k {
+                    let g = 0.01 * (f[c] / total - (c == Int(e.y) ? 1 : 0))
+                    for j in 0..<w.d { wp[c * columns + j] -= g * x[j] }
+                    wp[c * columns + w.d] -= g
+                }
+                sink += f[0]
+            }
+        }
+    }
+    if sink.isNaN { print("") }
+    return r
+}
+
+let arguments = CommandLine.arguments
+var workloads = [synthetic(d: 64, k: 10, n: 20_000)]
+if let i = arguments.firstIndex(of: "--fashion"), i + 1 < arguments.count {
+    if let w = loadJSONLines(arguments[i + 1], limit: 20_000) { workloads.append(w) } else { print("cannot read \(arguments[i + 1])") }
+}
+let seconds = 3.0
+print("learn+score throughput (release build, one core, \(seconds) s per row); ratio = family / plain SGD loop")
+print("workload                       family          examples/s    vs baseline")
+for w in workloads {
+    let base = baseline(w, seconds: seconds)
+    print("\(w.name.padding(toLength: 30, withPad: " ", startingAt: 0)) plain SGD loop  \(String(format: "%12.0f", base))    1.00")
+    let families: [(String, PosteriorFamilyKind, CurvatureEstimatorKind, PerturbationKind)] = [
+        ("diagonal/ggn", .diagonal, .ggn, .corrected), ("diagonal/ggn 1st", .diagonal, .ggn, .firstOrder),
+        ("diagonal/ivon", .diagonal, .ivon, .corrected), ("full", .full, .ggn, .corrected),
+    ]
+    for (name, family, curvature, perturbation) in families {
+        let c = LearnerConfiguration(model: .softmax, inputDimension: w.d, classes: w.k, family: family, curvature: curvature,
+                                     perturbation: perturbation)
+        if family == .full && c.parameterCount > 20_000 {
+            print("\(w.name.padding(toLength: 30, withPad: " ", startingAt: 0)) \(name.padding(toLength: 15, withPad: " ", startingAt: 0))  not run: full keeps a (d·K)² = \(c.parameterCount * c.parameterCount * 8 / 1_000_000) MB covariance")
+            continue
+        }
+        guard var learner = try? OnlineLearner(configuration: c) else { continue }
+        var flags = 0
+        let (r, n) = rate(w, seconds: seconds, maxExamples: family == .full ? 3000 : .max) { e in
+            if let report = try? learner.learn(e) { flags += report.flags.count }
+        }
+        print("\(w.name.padding(toLength: 30, withPad: " ", startingAt: 0)) \(name.padding(toLength: 15, withPad: " ", startingAt: 0))  \(String(format: "%12.0f", r))    \(String(format: "%.2f", r / base))   (\(n) examples, \(flags) flags)")
+    }
+}

@@ -38,19 +38,20 @@ func loadJSONLines(_ path: String, limit: Int) -> Workload? {
     return Workload(name: "Fashion-MNIST d=\(first.x.count) K=\(k)", d: first.x.count, k: k, examples: examples)
 }
 
-/// Runs `body` over the examples repeatedly for at least `seconds`; returns examples/second.
+/// Runs `body` over the examples repeatedly for at least `seconds` (checked every example, so
+/// a slow family stops on time too); returns examples/second and the count.
 func rate(_ w: Workload, seconds: Double, maxExamples: Int = .max, _ body: (LabeledExample) -> Void) -> (Double, Int) {
     let start = DispatchTime.now().uptimeNanoseconds
     var count = 0
     var elapsed = 0.0
-    repeat {
+    outer: while true {
         for e in w.examples {
             body(e)
             count += 1
-            if count >= maxExamples { break }
+            elapsed = Double(DispatchTime.now().uptimeNanoseconds - start) / 1e9
+            if count >= maxExamples || elapsed >= seconds { break outer }
         }
-        elapsed = Double(DispatchTime.now().uptimeNanoseconds - start) / 1e9
-    } while elapsed < seconds && count < maxExamples
+    }
     return (Double(count) / elapsed, count)
 }
 

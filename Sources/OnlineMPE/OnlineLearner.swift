@@ -339,7 +339,8 @@ public struct OnlineLearner: Sendable {
     /// Class probabilities (softmax: K; logistic: P(y=1); regression: the predicted mean) at
     /// the posterior mean.
     public func predict(_ x: [Double]) throws(ExampleError) -> [Double] {
-        try validate(LabeledExample(id: "", x: x, y: configuration.model == .regression ? 0 : 0))
+        // 0 is a valid label for every model: only the features are being checked.
+        try validate(LabeledExample(id: "", x: x, y: 0))
         var ws = Workspace(configuration)
         load(x, into: &ws)
         _ = evaluateAtMean(label: 0, workspace: &ws)

@@ -22,7 +22,8 @@ public enum InputCurvature {
     }
 
     /// `‖H_x‖_F` from the probabilities at the mean and the Gram matrix.
-    static func closedForm(kind: ModelKind, p: UnsafePointer<Double>, gram g: [Double], outputs k: Int, noiseVariance: Double) -> Double {
+    /// `gp` is K values of caller-owned scratch for `Gp`.
+    static func closedForm(kind: ModelKind, p: UnsafePointer<Double>, gram g: [Double], outputs k: Int, noiseVariance: Double, scratch gp: UnsafeMutablePointer<Double>) -> Double {
         switch kind {
         case .regression:
             return g[0] / noiseVariance
@@ -31,7 +32,6 @@ public enum InputCurvature {
         case .softmax:
             // Λ = diag(p) − ppᵀ, so (ΛG)_kl = p_k (G_kl − (Gp)_l) and
             // tr((ΛG)²) = Σ_kl p_k p_l (G_kl − (Gp)_l)(G_lk − (Gp)_k): O(K²), no K×K product.
-            var gp = [Double](repeating: 0, count: k)
             for r in 0..<k {
                 var s = 0.0
                 for c in 0..<k { s += g[r * k + c] * p[c] }

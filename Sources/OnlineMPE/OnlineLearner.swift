@@ -220,7 +220,9 @@ public struct OnlineLearner: Sendable {
                 if configuration.inputCurvature.forceFiniteDifference {
                     s.curvature = finiteDifferenceCurvature(label: y, workspace: &ws)
                 } else {
-                    s.curvature = InputCurvature.closedForm(kind: configuration.model, p: p, gram: gram, outputs: k, noiseVariance: configuration.noiseVariance)
+                    s.curvature = ws.gramProduct.withMutableStart { scratch in
+                        InputCurvature.closedForm(kind: configuration.model, p: p, gram: gram, outputs: k, noiseVariance: configuration.noiseVariance, scratch: scratch)
+                    }
                 }
             }
         }

@@ -45,20 +45,10 @@ struct OutputLayer: Sendable {
             let z = y == 1 ? -f[0] : f[0]
             return min(OutputLayer.softplus(z), OutputLayer.maximumNLL)
         case .softmax:
-            let k = outputs
-            var peak = f[0]
-            for c in 1..<k where f[c] > peak { peak = f[c] }
-            var total = 0.0
-            for c in 0..<k {
-                let v = exp(f[c] - peak)
-                p[c] = v
-                total += v
-            }
-            let inverse = 1 / total
+            let (peak, total) = softmax(f: f, into: p)
             let label = Int(y)
-            for c in 0..<k {
-                let pc = p[c] * inverse
-                p[c] = pc
+            for c in 0..<outputs {
+                let pc = p[c]
                 e[c] = c == label ? pc - 1 : pc
                 lambdaDiagonal[c] = pc * (1 - pc)
             }
@@ -89,19 +79,26 @@ struct OutputLayer: Sendable {
         switch kind {
         case .regression: p[0] = f[0]
         case .logistic: p[0] = OutputLayer.sigmoid(f[0])
-        case .softmax:
-            let k = outputs
-            var peak = f[0]
-            for c in 1..<k where f[c] > peak { peak = f[c] }
-            var total = 0.0
-            for c in 0..<k {
-                let v = exp(f[c] - peak)
-                p[c] = v
-                total += v
-            }
-            let inverse = 1 / total
-            for c in 0..<k { p[c] *= inverse }
+        case .softmax: _ = softmax(f: f, into: p)
         }
+    }
+
+    /// Writes `softmax(f)` into `p`; returns the shift and the sum of shifted exponentials, from
+    /// which the log-partition function is `log(total) + peak`.
+    @inline(__always)
+    private func softmax(f: UnsafePointer<Double>, into p: UnsafeMutablePointer<Double>) -> (peak: Double, total: Double) {
+        let k = outputs
+        var peak = f[0]
+        for c in 1..<k where f[c] > peak { peak = f[c] }
+        var total = 0.0
+        for c in 0..<k {
+            let v = exp(f[c] - peak)
+            p[c] = v
+            total += v
+        }
+        let inverse = 1 / total
+        for c in 0..<k { p[c] *= inverse }
+        return (peak, total)
     }
 
     /// The probability of the given label, clamped to `[1e-10, 1]`. For regression, the

@@ -38,8 +38,6 @@ public struct Sensitivities: Sendable, Equatable {
         self.predictionVariance = predictionVariance
     }
 
-    static let fieldCount = 10
-
     func write(to w: inout SnapshotWriter) {
         for v in [labelQuality, memorization, sensitivity, deviation, curvature, looNLL, looError, looPredicted, predicted, predictionVariance] {
             w.write(v)

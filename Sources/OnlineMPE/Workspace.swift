@@ -15,6 +15,8 @@ struct Workspace: Sendable {
     var variance: [Double]
     var fTilde: [Double]
     var pTilde: [Double]
+    /// `G p` for the closed-form input curvature (K values).
+    var gramProduct: [Double]
     /// Parameter-sized buffers: K×n projections for `full`, samples for `ivon`.
     var projections: [Double]
     var projections2: [Double]
@@ -39,6 +41,7 @@ struct Workspace: Sendable {
         variance = .init(repeating: 0, count: k * k)
         fTilde = .init(repeating: 0, count: k)
         pTilde = .init(repeating: 0, count: k)
+        gramProduct = .init(repeating: 0, count: k)
         let big = c.family == .full ? k * n : 0
         projections = .init(repeating: 0, count: big)
         projections2 = .init(repeating: 0, count: big)

@@ -19,6 +19,8 @@ struct IVONPosterior: PosteriorFamily {
     private(set) var hessian: [Double]
     /// Gradient momentum `g`.
     private(set) var momentum: [Double]
+    /// Posterior variance `1/(λh + δ)` as of the last update (derived; recomputed on restore).
+    private(set) var variance: [Double]
     private(set) var steps: Int
 
     init(configuration c: LearnerConfiguration) {
@@ -32,6 +34,13 @@ struct IVONPosterior: PosteriorFamily {
         hessian = .init(repeating: c.ivon.initialHessian, count: c.parameterCount)
         momentum = .init(repeating: 0, count: c.parameterCount)
         steps = 0
+        variance = []
+        refreshVariance()
+    }
+
+    mutating func refreshVariance() {
+        let lambda = effectiveSampleSize
+        variance = hessian.map { 1 / (lambda * $0 + priorPrecision) }
     }
 
     /// The effective sample size λ after `steps` examples.
@@ -100,14 +109,17 @@ struct IVONPosterior: PosteriorFamily {
                 }
             }
         }
+        refreshVariance()
     }
 
     func perturb(weight w: Double, kind: PerturbationKind, workspace ws: inout Workspace) -> Bool {
         let lambda = effectiveSampleSize
         hessian.withStart { h in
-            DiagonalPerturbation.apply(
-                precision: h, scale: lambda, offset: priorPrecision, priorPrecision: priorPrecision,
-                rows: rows, columns: columns, weight: w, kind: kind, workspace: &ws)
+            variance.withStart { v in
+                DiagonalPerturbation.apply(
+                    precision: h, scale: lambda, offset: priorPrecision, variance: v, priorPrecision: priorPrecision,
+                    rows: rows, columns: columns, weight: w, kind: kind, workspace: &ws)
+            }
         }
         return true
     }
@@ -125,5 +137,7 @@ struct IVONPosterior: PosteriorFamily {
         hessian = try reader.readDoubles(count: c.parameterCount, what: "IVON Hessian")
         momentum = try reader.readDoubles(count: c.parameterCount, what: "IVON momentum")
         steps = try reader.readInt(what: "IVON steps")
+        guard steps >= 0, hessian.allSatisfy({ $0 >= 0 && $0.isFinite }) else { throw .invalid(what: "IVON Hessian or step count out of range") }
+        refreshVariance()
     }
 }

@@ -88,22 +88,32 @@ func baseline(_ w: Workload, seconds: Double) -> Double {
 
 let arguments = CommandLine.arguments
 var workloads = [synthetic(d: 64, k: 10, n: 20_000)]
-if let i = arguments.firstIndex(of: "--fashion"), i + 1 < arguments.count {
-    if let w = loadJSONLines(arguments[i + 1], limit: 20_000) { workloads.append(w) } else { print("cannot read \(arguments[i + 1])") }
+if let path = option("--fashion") {
+    if let w = loadJSONLines(path, limit: 20_000) { workloads.append(w) } else { print("cannot read \(path)") }
 }
-let seconds = 3.0
+func option(_ name: String) -> String? {
+    guard let i = arguments.firstIndex(of: name), i + 1 < arguments.count else { return nil }
+    return arguments[i + 1]
+}
+let seconds = option("--seconds").flatMap(Double.init) ?? 3.0
+/// Run only the family rows whose name is this (e.g. `diagonal/ggn`), for profiling.
+let only = option("--only")
 print("learn+score throughput (release build, one core, \(seconds) s per row); ratio = family / plain SGD loop")
 print("workload                       family          examples/s    vs baseline")
 for w in workloads {
-    let base = baseline(w, seconds: seconds)
+    let base = only == nil ? baseline(w, seconds: seconds) : .nan
     print("\(w.name.padding(toLength: 30, withPad: " ", startingAt: 0)) plain SGD loop  \(String(format: "%12.0f", base))    1.00")
-    let families: [(String, PosteriorFamilyKind, CurvatureEstimatorKind, PerturbationKind)] = [
-        ("diagonal/ggn", .diagonal, .ggn, .corrected), ("diagonal/ggn 1st", .diagonal, .ggn, .firstOrder),
-        ("diagonal/ivon", .diagonal, .ivon, .corrected), ("full", .full, .ggn, .corrected),
+    // "no re-score": the memory is never re-scored, which separates the per-example cost
+    // (score, update, MPE quantities, flags) from the memory's amortized re-scoring cost.
+    let families: [(String, PosteriorFamilyKind, CurvatureEstimatorKind, PerturbationKind, Bool)] = [
+        ("diagonal/ggn", .diagonal, .ggn, .corrected, true), ("diagonal/ggn 1st", .diagonal, .ggn, .firstOrder, true),
+        ("ggn no re-score", .diagonal, .ggn, .corrected, false),
+        ("diagonal/ivon", .diagonal, .ivon, .corrected, true), ("full", .full, .ggn, .corrected, true),
     ]
-    for (name, family, curvature, perturbation) in families {
-        let c = LearnerConfiguration(model: .softmax, inputDimension: w.d, classes: w.k, family: family, curvature: curvature,
+    for (name, family, curvature, perturbation, rescoring) in families where only == nil || only == name {
+        var c = LearnerConfiguration(model: .softmax, inputDimension: w.d, classes: w.k, family: family, curvature: curvature,
                                      perturbation: perturbation)
+        if !rescoring { c.memory.rescoreInterval = Int.max }
         if family == .full && c.parameterCount > 20_000 {
             print("\(w.name.padding(toLength: 30, withPad: " ", startingAt: 0)) \(name.padding(toLength: 15, withPad: " ", startingAt: 0))  not run: full keeps a (d·K)² = \(c.parameterCount * c.parameterCount * 8 / 1_000_000) MB covariance")
             continue

@@ -127,13 +127,17 @@ import Testing
         #expect(xs.count == 150)
         let atMAP = try compare(xs, ys, classes: 3, logistic: false, prior: 1, atMAP: true)
         let online = try compare(xs, ys, classes: 3, logistic: false, prior: 1, atMAP: false)
-        // Measured, not asserted: one online pass is not at the batch optimum, and its LOO
-        // deviations rank against batch refits and against re-runs of the stream at about
-        // 0.93–0.94 (see the README). The formulas themselves are checked at the MAP above.
         let rerun = try compareWithReruns(xs, ys, classes: 3)
         print("digits subset at MAP: spearman \(atMAP.spearmanCorrected) MAE corrected \(atMAP.maeCorrected) first-order \(atMAP.maeFirstOrder); online vs batch refits: spearman \(online.spearmanCorrected) MAE corrected \(online.maeCorrected) first-order \(online.maeFirstOrder); online vs reruns: spearman \(rerun.spearman) MAE \(rerun.mae)")
+        // Measured, not asserted: on the synthetic softmax stream one online pass ranks LOO
+        // deviations against batch refits at only about 0.93 (README); the formulas themselves
+        // are checked at the MAP, where it is 0.99999.
+        let (sx, sy) = Synthetic.classification(n: 200, d: 5, classes: 3, seed: 23)
+        let synthetic = try compare(sx, sy, classes: 3, logistic: false, prior: 1, atMAP: false)
+        print("synthetic softmax online vs batch refits: spearman corrected \(synthetic.spearmanCorrected) first-order \(synthetic.spearmanFirstOrder); MAE corrected \(synthetic.maeCorrected) first-order \(synthetic.maeFirstOrder)")
         #expect(atMAP.spearmanCorrected >= 0.98)
         #expect(atMAP.maeCorrected < atMAP.maeFirstOrder)
+        #expect(online.spearmanCorrected >= 0.98)
     }
 
     @Test func logisticOnDigitsSubsetMatchesRefits() throws {

@@ -151,10 +151,12 @@ struct ReplayCommand: ParsableCommand {
     }
 
     func printDetection(book: ScoreBook, truth: Set<String>) {
+        let metrics = book.detection(truth: truth)
+        let k = metrics.first?.1.k ?? 0
         print("")
-        print("detection of the \(truth.count) known mislabeled ids among \(book.entries.count) examples:")
-        print("  score            AUROC   avg-prec  prec@k (k=\(truth.count))")
-        for (name, metric) in book.detection(truth: truth) {
+        print("detection of the \(k) known mislabeled ids among \(book.entries.count) examples (truth file lists \(truth.count)):")
+        print("  score            AUROC   avg-prec  prec@k (k=\(k))")
+        for (name, metric) in metrics {
             print("  \(Fmt.pad(name, 15)) \(Fmt.fixed(metric.auroc, 4))  \(Fmt.fixed(metric.averagePrecision, 4))    \(Fmt.fixed(metric.precisionAtK, 4))")
         }
     }

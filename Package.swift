@@ -5,7 +5,7 @@ import PackageDescription
 // They never import each other: the mpe-monitor executable joins them.
 let package = Package(
     name: "mpe-monitor",
-    platforms: [.macOS(.v14)],
+    platforms: [.macOS(.v15)],
     products: [
         .library(name: "OnlineMPE", targets: ["OnlineMPE"]),
         .library(name: "Stream", targets: ["Stream"]),
@@ -16,10 +16,22 @@ let package = Package(
         .package(url: "https://github.com/apple/swift-argument-parser", from: "1.8.2"),
         .package(url: "https://github.com/apple/swift-log", from: "1.16.2"),
         .package(url: "https://github.com/jpsim/Yams", from: "6.2.2"),
+        .package(url: "https://github.com/swift-server/swift-service-lifecycle", from: "2.13.0"),
     ],
     targets: [
         .target(name: "OnlineMPE"),
-        .target(name: "Stream"),
+        // librdkafka through pkg-config; scripts/setup builds a release >= 2.2 into a cached
+        // prefix and scripts/env points PKG_CONFIG_PATH at it (Debian 12's 2.0.2 cannot talk
+        // to the test broker).
+        .systemLibrary(name: "CRdkafka", pkgConfig: "rdkafka", providers: [.apt(["librdkafka-dev"])]),
+        .target(
+            name: "Stream",
+            dependencies: [
+                "CRdkafka",
+                .product(name: "Logging", package: "swift-log"),
+                .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
+            ]
+        ),
         .executableTarget(
             name: "mpe-monitor",
             dependencies: [

@@ -45,7 +45,14 @@ let package = Package(
         // Speed figures come from this release-built executable, never from timed unit tests.
         .executableTarget(name: "mpe-bench", dependencies: ["OnlineMPE"]),
         .testTarget(name: "OnlineMPETests", dependencies: ["OnlineMPE"]),
-        .testTarget(name: "StreamTests", dependencies: ["Stream"]),
+        .testTarget(
+            name: "StreamTests",
+            dependencies: [
+                "Stream",
+                .product(name: "Logging", package: "swift-log"),
+                .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
+            ]
+        ),
     ],
     swiftLanguageModes: [.v6]
 )

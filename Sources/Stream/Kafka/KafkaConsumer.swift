@@ -15,6 +15,7 @@ public final class KafkaConsumer: Sendable {
     /// How long `close` waits for the group to be left before tearing the client down.
     public let closeTimeout: Duration
     let handle: KafkaHandle
+    let owner: KafkaClientOwner
     let queue: KafkaQueueHandle
     let context: KafkaConsumerContext
     let io: KafkaClientIO
@@ -34,6 +35,7 @@ public final class KafkaConsumer: Sendable {
         rd_kafka_conf_set_opaque(native.pointer, opaque)
         rd_kafka_conf_set_log_cb(native.pointer, kafkaLogCallback)
         rd_kafka_conf_set_rebalance_cb(native.pointer, kafkaRebalanceCallback)
+        rd_kafka_conf_set_error_cb(native.pointer, kafkaConsumerErrorCallback)
         var errstr = [CChar](repeating: 0, count: 512)
         guard let rk = rd_kafka_new(RD_KAFKA_CONSUMER, native.pointer, &errstr, errstr.count) else {
             throw KafkaError(kind: .configuration, operation: "create consumer", message: KafkaLibrary.string(fromCBuffer: errstr))
@@ -48,6 +50,7 @@ public final class KafkaConsumer: Sendable {
         self.configuration = configuration
         self.closeTimeout = closeTimeout
         self.handle = KafkaHandle(pointer: rk)
+        self.owner = KafkaClientOwner(handle: KafkaHandle(pointer: rk), context: context)
         self.queue = KafkaQueueHandle(pointer: rkqu)
         self.context = context
         self.io = KafkaClientIO(label: "mpe.kafka.consumer")
@@ -146,19 +149,36 @@ public final class KafkaConsumer: Sendable {
 
     // MARK: - Offsets
 
-    /// Commits, synchronously, the next offset to read per partition. Call it only for what
-    /// is durable on the caller's side.
-    public func commit(_ nextOffsets: [KafkaTopicPartition: Int64]) async throws(KafkaError) {
+    /// Commits the next offset to read per partition and waits for the broker's answer, at
+    /// most `timeout` (a broker that does not answer must not stall the caller). Call it only
+    /// for what is durable on the caller's side.
+    public func commit(_ nextOffsets: [KafkaTopicPartition: Int64], timeout: Duration = .seconds(5)) async throws(KafkaError) {
         guard !nextOffsets.isEmpty else { return }
         try requireOpen("commit")
         let handle = self.handle
         let pairs = nextOffsets.sorted { $0.key < $1.key }.map { ($0.key, $0.value) }
+        let milliseconds = Self.milliseconds(timeout)
         let result: Result<Void, KafkaError> = await io.run {
+            guard let replies = rd_kafka_queue_new(handle.pointer) else {
+                return .failure(KafkaError(kind: .client, operation: "commit", message: "could not create a reply queue"))
+            }
+            defer { rd_kafka_queue_destroy(replies) }
             let list = NativePartitionList(pairs)
-            let err = rd_kafka_commit(handle.pointer, list.pointer, 0)
+            let err = rd_kafka_commit_queue(handle.pointer, list.pointer, replies, nil, nil)
             if err != RD_KAFKA_RESP_ERR_NO_ERROR { return .failure(KafkaError(code: err, operation: "commit")) }
-            for (tp, _, err) in list.elements where err != RD_KAFKA_RESP_ERR_NO_ERROR {
-                return .failure(KafkaError(code: err, operation: "commit \(tp)"))
+            guard let event = rd_kafka_queue_poll(replies, milliseconds) else {
+                return .failure(KafkaError(kind: .timedOut, isRetriable: true, operation: "commit",
+                                           message: "no answer from the group coordinator within \(timeout)"))
+            }
+            defer { rd_kafka_event_destroy(event) }
+            let eventErr = rd_kafka_event_error(event)
+            if eventErr != RD_KAFKA_RESP_ERR_NO_ERROR {
+                return .failure(KafkaError(code: eventErr, operation: "commit"))
+            }
+            if let committed = rd_kafka_event_topic_partition_list(event) {
+                for (tp, _, err) in NativePartitionList.elements(of: committed) where err != RD_KAFKA_RESP_ERR_NO_ERROR {
+                    return .failure(KafkaError(code: err, operation: "commit \(tp)"))
+                }
             }
             return .success(())
         }
@@ -265,6 +285,7 @@ public final class KafkaConsumer: Sendable {
     private func fetch() -> FetchResult {
         let rkqu = queue.pointer
         let context = self.context
+        let owner = self.owner
         let slots = self.slots
         return lifetime.withLock { open -> FetchResult in
             guard open else { return .closed }
@@ -292,15 +313,16 @@ public final class KafkaConsumer: Sendable {
                 }
                 rd_kafka_message_destroy(message)
             }
-            return good.isEmpty ? .empty : .batch(KafkaMessageBatch(taking: good))
+            return good.isEmpty ? .empty : .batch(KafkaMessageBatch(taking: good, owner: owner))
         }
     }
 
     // MARK: - Closing
 
-    /// Leaves the group (revoking partitions) and releases the client. Waits at most
+    /// Leaves the group (revoking partitions) and stops the client. Waits at most
     /// `closeTimeout` for the group to be left; past it the client is torn down anyway.
-    /// The `events` sequence ends. Safe to call more than once.
+    /// The `events` sequence ends. Batches still held stay readable; the client's memory is
+    /// released with the last of them. Safe to call more than once.
     public func close() async {
         context.wake()
         let wasOpen = lifetime.withLock { open in
@@ -341,7 +363,8 @@ public final class KafkaConsumer: Sendable {
             rd_kafka_queue_destroy(closeQueue)
         }
         rd_kafka_queue_destroy(queue.pointer)
-        rd_kafka_destroy_flags(rk, left ? 0 : Int32(RD_KAFKA_DESTROY_F_NO_CONSUMER_CLOSE))
+        // The handle itself is destroyed by its owner once no message batch holds it.
+        owner.setDestroyFlags(left ? 0 : Int32(RD_KAFKA_DESTROY_F_NO_CONSUMER_CLOSE))
     }
 
     // MARK: - Helpers

@@ -145,3 +145,22 @@ let kafkaQueueWakeCallback: @convention(c) (OpaquePointer?, UnsafeMutableRawPoin
     guard let opaque else { return }
     Unmanaged<KafkaConsumerContext>.fromOpaque(opaque).takeUnretainedValue().wake()
 }
+
+/// librdkafka's client-level error callback (brokers down, authentication, fatal errors),
+/// served while fetching; surfaced as an `.error` event.
+let kafkaConsumerErrorCallback: @convention(c) (OpaquePointer?, Int32, UnsafePointer<CChar>?, UnsafeMutableRawPointer?) -> Void = { rk, code, reason, opaque in
+    guard let opaque else { return }
+    let context = Unmanaged<KafkaConsumerContext>.fromOpaque(opaque).takeUnretainedValue()
+    let err = rd_kafka_resp_err_t(rawValue: code)
+    var text = reason.map { String(cString: $0) } ?? String(cString: rd_kafka_err2str(err))
+    var error = KafkaError(code: err, operation: "consume", message: text)
+    if err == RD_KAFKA_RESP_ERR__FATAL, let rk {
+        var buffer = [CChar](repeating: 0, count: 512)
+        let underlying = rd_kafka_fatal_error(rk, &buffer, buffer.count)
+        text = KafkaLibrary.string(fromCBuffer: buffer)
+        error = KafkaError(kind: KafkaError.kind(of: underlying), code: underlying.rawValue,
+                           codeName: String(cString: rd_kafka_err2name(underlying)), isRetriable: false,
+                           isFatal: true, operation: "consume", message: text)
+    }
+    context.push(.error(error))
+}

@@ -51,6 +51,31 @@ struct KafkaHandle: @unchecked Sendable {
     let pointer: OpaquePointer
 }
 
+/// Owns a client handle and destroys it when the last holder lets go. librdkafka's
+/// `rd_kafka_destroy` waits until every message it handed out has been released, so the
+/// consumer and each message batch hold one of these: closing never blocks on a batch the
+/// caller still keeps, and the client goes away with the last of them.
+final class KafkaClientOwner: Sendable {
+    let handle: KafkaHandle
+    /// Keeps the target of librdkafka's callbacks alive as long as the client.
+    let context: any AnyObject & Sendable
+    private let destroyFlags = Mutex<Int32>(0)
+
+    init(handle: KafkaHandle, context: any AnyObject & Sendable) {
+        self.handle = handle
+        self.context = context
+    }
+
+    /// librdkafka's `RD_KAFKA_DESTROY_F_*` flags for the final destroy.
+    func setDestroyFlags(_ flags: Int32) {
+        destroyFlags.withLock { $0 = flags }
+    }
+
+    deinit {
+        rd_kafka_destroy_flags(handle.pointer, destroyFlags.withLock { $0 })
+    }
+}
+
 /// A queue handle (`rd_kafka_queue_t`), thread-safe like the client it belongs to.
 struct KafkaQueueHandle: @unchecked Sendable {
     let pointer: OpaquePointer

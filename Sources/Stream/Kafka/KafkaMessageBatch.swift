@@ -9,9 +9,12 @@ public final class KafkaMessageBatch: @unchecked Sendable, RandomAccessCollectio
     private let messages: UnsafeMutableBufferPointer<UnsafeMutablePointer<rd_kafka_message_t>>
     /// Topic name per message, resolved once per distinct topic handle in the batch.
     private let topics: [String]
+    /// The client must outlive its messages (see `KafkaClientOwner`).
+    private let owner: KafkaClientOwner
 
     /// Takes ownership of `pointers` (all messages without error).
-    init(taking pointers: [UnsafeMutablePointer<rd_kafka_message_t>]) {
+    init(taking pointers: [UnsafeMutablePointer<rd_kafka_message_t>], owner: KafkaClientOwner) {
+        self.owner = owner
         let buffer = UnsafeMutableBufferPointer<UnsafeMutablePointer<rd_kafka_message_t>>.allocate(capacity: pointers.count)
         _ = buffer.initialize(from: pointers)
         messages = buffer

@@ -57,6 +57,7 @@ public final class KafkaProducer: Sendable {
         rd_kafka_conf_set_opaque(native.pointer, Unmanaged.passUnretained(context).toOpaque())
         rd_kafka_conf_set_log_cb(native.pointer, kafkaLogCallback)
         rd_kafka_conf_set_dr_msg_cb(native.pointer, kafkaDeliveryCallback)
+        rd_kafka_conf_set_error_cb(native.pointer, kafkaProducerErrorCallback)
         var errstr = [CChar](repeating: 0, count: 512)
         guard let rk = rd_kafka_new(RD_KAFKA_PRODUCER, native.pointer, &errstr, errstr.count) else {
             throw KafkaError(kind: .configuration, operation: "create producer", message: KafkaLibrary.string(fromCBuffer: errstr))
@@ -250,6 +251,12 @@ public struct KafkaProducerCounts: Sendable, Equatable {
     public var sent: UInt64 = 0
     public var acknowledged: UInt64 = 0
     public var failed: UInt64 = 0
+
+    public init(sent: UInt64 = 0, acknowledged: UInt64 = 0, failed: UInt64 = 0) {
+        self.sent = sent
+        self.acknowledged = acknowledged
+        self.failed = failed
+    }
     /// Sent but neither acknowledged nor failed yet.
     public var outstanding: UInt64 { sent - acknowledged - failed }
 }
@@ -326,4 +333,14 @@ let kafkaDeliveryCallback: @convention(c) (OpaquePointer?, UnsafePointer<rd_kafk
 func withOptionalBytes<R>(_ bytes: [UInt8]?, _ body: (UnsafeRawBufferPointer?) -> R) -> R {
     guard let bytes else { return body(nil) }
     return bytes.withUnsafeBytes { body($0) }
+}
+
+/// librdkafka's client-level error callback for producers: logged (message-level failures
+/// arrive as delivery reports, so nothing is lost by not raising here).
+let kafkaProducerErrorCallback: @convention(c) (OpaquePointer?, Int32, UnsafePointer<CChar>?, UnsafeMutableRawPointer?) -> Void = { _, code, reason, opaque in
+    guard let opaque else { return }
+    let context = Unmanaged<KafkaProducerContext>.fromOpaque(opaque).takeUnretainedValue()
+    let err = rd_kafka_resp_err_t(rawValue: code)
+    let text = reason.map { String(cString: $0) } ?? String(cString: rd_kafka_err2str(err))
+    context.logger.warning("\(KafkaError(code: err, operation: "produce", message: text))")
 }

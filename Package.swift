@@ -11,6 +11,7 @@ let package = Package(
         .library(name: "Stream", targets: ["Stream"]),
         .executable(name: "mpe-monitor", targets: ["mpe-monitor"]),
         .executable(name: "mpe-bench", targets: ["mpe-bench"]),
+        .executable(name: "kafka-bench", targets: ["kafka-bench"]),
     ],
     dependencies: [
         .package(url: "https://github.com/apple/swift-argument-parser", from: "1.8.2"),
@@ -44,6 +45,10 @@ let package = Package(
         ),
         // Speed figures come from this release-built executable, never from timed unit tests.
         .executableTarget(name: "mpe-bench", dependencies: ["OnlineMPE"]),
+        .executableTarget(
+            name: "kafka-bench",
+            dependencies: ["Stream", .product(name: "Logging", package: "swift-log")]
+        ),
         .testTarget(name: "OnlineMPETests", dependencies: ["OnlineMPE"]),
         .testTarget(
             name: "StreamTests",

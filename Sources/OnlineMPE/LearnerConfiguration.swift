@@ -55,7 +55,8 @@ public struct LearnerConfiguration: Sendable, Equatable, Codable {
     public var noiseVariance: Double
     public var family: PosteriorFamilyKind
     public var curvature: CurvatureEstimatorKind
-    /// Prior precision `δ` of the isotropic Gaussian prior `N(0, δ⁻¹ I)`.
+    /// Prior precision `δ` of the isotropic Gaussian prior `N(0, δ⁻¹ I)`; by default
+    /// `defaultPriorPrecision(inputDimension:)`.
     public var priorPrecision: Double
     /// Forgetting factor `γ ∈ (0, 1]`; 1 is the exact Bayesian update.
     public var forgetting: Double
@@ -71,7 +72,7 @@ public struct LearnerConfiguration: Sendable, Equatable, Codable {
     public init(
         model: ModelKind = .softmax, inputDimension: Int, classes: Int = 10,
         noiseVariance: Double = 1, family: PosteriorFamilyKind = .diagonal,
-        curvature: CurvatureEstimatorKind = .ggn, priorPrecision: Double = 1,
+        curvature: CurvatureEstimatorKind = .ggn, priorPrecision: Double? = nil,
         forgetting: Double = 1, perturbation: PerturbationKind = .corrected,
         memory: MemorySettings = .init(), inputCurvature: InputCurvatureSettings = .init(),
         ivon: IVONSettings = .init(), flags: FlagSettings = .init(),
@@ -83,7 +84,7 @@ public struct LearnerConfiguration: Sendable, Equatable, Codable {
         self.noiseVariance = noiseVariance
         self.family = family
         self.curvature = curvature
-        self.priorPrecision = priorPrecision
+        self.priorPrecision = priorPrecision ?? LearnerConfiguration.defaultPriorPrecision(inputDimension: inputDimension)
         self.forgetting = forgetting
         self.perturbation = perturbation
         self.memory = memory
@@ -92,6 +93,19 @@ public struct LearnerConfiguration: Sendable, Equatable, Codable {
         self.flags = flags
         self.drift = drift
         self.seed = seed
+    }
+
+    /// The default prior precision, `max(1, (d+1)²/1000)` for `d` input features: 1 up to d = 30,
+    /// about 4.2 at d = 64, 39 at d = 196, 617 at d = 784.
+    ///
+    /// Measured by `bench/quality` (features in [0, 1]): the diagonal family treats correlated
+    /// weights as independent, so its steps and its prediction variances `V` grow with the number
+    /// of correlated features active in an input (∝ d) times the input's squared norm (∝ d), and a
+    /// prior that grows as d² damps both. δ = 1 at d = 784 leaves Fashion-MNIST at held-out
+    /// error 0.31 and label-quality AUROC 0.84; the rule gives the best or near-best AUROC and
+    /// average precision at d = 64, 196 and 784.
+    public static func defaultPriorPrecision(inputDimension d: Int) -> Double {
+        max(1, Double(d + 1) * Double(d + 1) / 1000)
     }
 
     /// Rows of the weight matrix: K for softmax, 1 otherwise.
@@ -136,7 +150,9 @@ public struct MemorySettings: Sendable, Equatable, Codable {
     public var policy: MemoryPolicy
     /// Re-score the memory under the current posterior every this many updates.
     public var rescoreInterval: Int
-    public init(capacity: Int = 512, policy: MemoryPolicy = .window, rescoreInterval: Int = 256) {
+    /// Defaults: 2048 examples re-scored every 1024 (each example is re-scored about twice while
+    /// in memory, as with the earlier 512/256, but scores are refreshed under later posteriors).
+    public init(capacity: Int = 2048, policy: MemoryPolicy = .window, rescoreInterval: Int = 1024) {
         self.capacity = capacity
         self.policy = policy
         self.rescoreInterval = rescoreInterval

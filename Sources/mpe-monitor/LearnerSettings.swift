@@ -8,6 +8,8 @@ struct LearnerSettings {
     var inputDimension: Int?
     /// String class labels, mapped to indices in this order by the decoder.
     var labels: [String]?
+    /// The prior precision when given; otherwise the default for the input dimension.
+    var priorPrecision: Double?
 
     mutating func apply(_ n: ConfigNode) throws {
         try n.allowOnly(["model", "input_dimension", "classes", "labels", "noise_variance", "family", "curvature",
@@ -21,7 +23,7 @@ struct LearnerSettings {
         if let v = try n.double("noise_variance") { c.noiseVariance = v }
         if let v = try n.choice("family", PosteriorFamilyKind.self) { c.family = v }
         if let v = try n.choice("curvature", CurvatureEstimatorKind.self) { c.curvature = v }
-        if let v = try n.double("prior_precision") { c.priorPrecision = v }
+        if let v = try n.double("prior_precision") { priorPrecision = v }
         if let v = try n.double("forgetting") { c.forgetting = v }
         if let v = try n.choice("perturbation", PerturbationKind.self) { c.perturbation = v }
         if let v = try n.int("seed") { c.seed = UInt64(max(v, 0)) }
@@ -66,6 +68,7 @@ struct LearnerSettings {
     func resolved(inputDimension d: Int) throws -> LearnerConfiguration {
         var c = configuration
         c.inputDimension = d
+        c.priorPrecision = priorPrecision ?? LearnerConfiguration.defaultPriorPrecision(inputDimension: d)
         if c.model == .logistic { c.classes = 2 }
         if c.model == .regression { c.classes = 1 }
         if let labels, c.model == .softmax { c.classes = labels.count }
@@ -120,7 +123,7 @@ struct LearnerOptions: ParsableArguments {
         if let dimension { s.inputDimension = dimension }
         if let family { c.family = family }
         if let curvature { c.curvature = curvature }
-        if let priorPrecision { c.priorPrecision = priorPrecision }
+        if let priorPrecision { s.priorPrecision = priorPrecision }
         if let forgetting { c.forgetting = forgetting }
         if let perturbation { c.perturbation = perturbation }
         if let memory { c.memory.capacity = memory }

@@ -16,6 +16,8 @@ struct ReplayCommand: ParsableCommand {
     @OptionGroup var learner: LearnerOptions
     @Option(help: "Held-out examples: their NLL and error under the posterior are printed beside the LOO forecast.")
     var test: String?
+    @Option(name: .customLong("test-noisy"), help: "Held-out examples whose labels went through the same noise process as the stream (the like-for-like target of the LOO forecast); reported beside --test.")
+    var testNoisy: String?
     @Option(help: "Ids known to be mislabeled, one per line: prints AUROC, average precision and precision@k of each score.")
     var truth: String?
     @Option(help: "Write one JSON line per example with its latest scores and flags.")
@@ -48,6 +50,7 @@ struct ReplayCommand: ParsableCommand {
         let decoder = ExampleDecoder(dimension: dimension, labels: settings.labels)
         var model = try OnlineLearner(configuration: configuration)
         let testSet = try test.map { try loadExamples($0, decoder: decoder) }
+        let noisySet = try testNoisy.map { try loadExamples($0, decoder: decoder) }
         let truthIDs = try truth.map { path in
             Set(try String(contentsOfFile: path, encoding: .utf8).split(whereSeparator: \.isNewline).map(String.init))
         }
@@ -70,7 +73,9 @@ struct ReplayCommand: ParsableCommand {
             let example = LabeledExample(id: message.id, x: message.x, y: message.y, weight: message.weight)
             do {
                 let report = try model.learn(example)
-                book.record(id: message.id, label: message.y, report: report)
+                try book.record(id: message.id, label: message.y, report: report) {
+                    (try testSet.map { try model.evaluate($0) }, try noisySet.map { try model.evaluate($0) })
+                }
             } catch {
                 rejected.record(line: line, reason: "\(error)")
             }
@@ -89,16 +94,20 @@ struct ReplayCommand: ParsableCommand {
 
         // A last re-scoring so that the final forecast describes the final posterior.
         let final = model.rescoreMemory()
-        book.record(rescoring: final)
         let testFigures = try testSet.map { try model.evaluate($0) }
+        let noisyFigures = try noisySet.map { try model.evaluate($0) }
+        book.record(rescoring: final, test: testFigures, testNoisy: noisyFigures)
         let seconds = Date().timeIntervalSince(started)
         if !quiet { print(StatusLine.format(model: model, book: book, test: testFigures)) }
         rejected.printSummary()
         printFinal(model: model, book: book, test: testFigures, seconds: seconds)
+        if !quiet, let noisyFigures, let g = model.latestGeneralization {
+            print("held-out (same noise) \(Fmt.fixed(noisyFigures.nll, 4)) / \(Fmt.fixed(noisyFigures.error, 4))   (forecast error: NLL \(Fmt.signed(g.looNLL - noisyFigures.nll, 4)), error \(Fmt.signed(g.looError - noisyFigures.error, 4)))")
+        }
         if let truthIDs { printDetection(book: book, truth: truthIDs) }
         if let scores { try book.writeScores(to: scores) }
         if let summary {
-            try writeSummary(to: summary, model: model, book: book, test: testFigures, seconds: seconds, rejected: rejected.total, truth: truthIDs)
+            try writeSummary(to: summary, model: model, book: book, test: testFigures, testNoisy: noisyFigures, seconds: seconds, rejected: rejected.total, truth: truthIDs)
         }
     }
 
@@ -161,7 +170,8 @@ struct ReplayCommand: ParsableCommand {
         }
     }
 
-    func writeSummary(to path: String, model: OnlineLearner, book: ScoreBook, test: (nll: Double, error: Double)?, seconds: Double, rejected: Int, truth: Set<String>?) throws {
+    func writeSummary(to path: String, model: OnlineLearner, book: ScoreBook, test: (nll: Double, error: Double)?, testNoisy: (nll: Double, error: Double)?,
+                      seconds: Double, rejected: Int, truth: Set<String>?) throws {
         let g = model.latestGeneralization
         var fields: [(String, String)] = [
             ("examples", String(model.step)), ("rejected", String(rejected)), ("seconds", JSONText.number(seconds)),
@@ -170,15 +180,30 @@ struct ReplayCommand: ParsableCommand {
             ("loo_nll", JSONText.number(g?.looNLL ?? 0)), ("loo_error", JSONText.number(g?.looError ?? 0)),
             ("memory_count", String(g?.memoryCount ?? 0)),
             ("flags", JSONText.object(FlagKind.allCases.map { ($0.rawValue, String(book.flagCounts[$0, default: 0])) })),
-            ("forecast_series", "[" + book.forecastSeries.map { s in
-                JSONText.object([("step", String(s.step)), ("loo_nll", JSONText.number(s.looNLL)), ("loo_error", JSONText.number(s.looError)),
-                                 ("recent_prequential_nll", JSONText.number(s.recentPrequentialNLL))])
+            ("forecast_series", "[" + book.forecastSeries.map { point in
+                let s = point.generalization
+                var fields = [("step", String(s.step)), ("loo_nll", JSONText.number(s.looNLL)), ("loo_error", JSONText.number(s.looError)),
+                              ("recent_prequential_nll", JSONText.number(s.recentPrequentialNLL)),
+                              ("recent_prequential_error", JSONText.number(s.recentPrequentialError)),
+                              ("memory_prequential_nll", JSONText.number(s.memoryPrequentialNLL)),
+                              ("memory_prequential_error", JSONText.number(s.memoryPrequentialError))]
+                if let t = point.test { fields += [("test_nll", JSONText.number(t.nll)), ("test_error", JSONText.number(t.error))] }
+                if let t = point.testNoisy { fields += [("test_noisy_nll", JSONText.number(t.nll)), ("test_noisy_error", JSONText.number(t.error))] }
+                return JSONText.object(fields)
+            }.joined(separator: ",") + "]"),
+            ("drift_events", "[" + book.driftEvents.map { e in
+                JSONText.object([("step", String(e.step)), ("series", JSONText.string(e.series.rawValue)), ("detector", JSONText.string(e.detector.rawValue)),
+                                 ("statistic", JSONText.number(e.statistic)), ("value", JSONText.number(e.value))])
             }.joined(separator: ",") + "]"),
             ("configuration", JSONText.object(summaryConfiguration(model.configuration))),
         ]
         if let test {
             fields.append(("test_nll", JSONText.number(test.nll)))
             fields.append(("test_error", JSONText.number(test.error)))
+        }
+        if let testNoisy {
+            fields.append(("test_noisy_nll", JSONText.number(testNoisy.nll)))
+            fields.append(("test_noisy_error", JSONText.number(testNoisy.error)))
         }
         if let truth {
             fields.append(("detection", JSONText.object(book.detection(truth: truth).map { name, m in

@@ -10,32 +10,56 @@ struct ScoreBook {
         var prequentialLabelProbability: Double
         var scores: Sensitivities
         var flags: Set<FlagKind>
+        /// Examples learned when this example arrived (its 1-based position in the stream).
+        var arrival: Int
+        /// Examples learned when each kind of flag was first raised for this example.
+        var firstFlagged: [FlagKind: Int] = [:]
+    }
+
+    /// One point of the forecast series: the LOO forecast at a re-scoring and, when held-out
+    /// files were given, their figures under the posterior of the same moment.
+    struct ForecastPoint {
+        var generalization: GeneralizationSnapshot
+        var test: (nll: Double, error: Double)?
+        var testNoisy: (nll: Double, error: Double)?
     }
 
     private(set) var entries: [Entry] = []
     private var index: [String: Int] = [:]
     private(set) var flagCounts: [FlagKind: Int] = [:]
-    private(set) var forecastSeries: [GeneralizationSnapshot] = []
+    private(set) var forecastSeries: [ForecastPoint] = []
+    /// Every change-detector firing, in stream order.
+    private(set) var driftEvents: [DriftEvent] = []
     var lastStatusStep = -1
 
-    mutating func record(id: String, label: Double, report: ExampleReport) {
+    /// Records one learned example; a re-scoring it completed is recorded with the held-out
+    /// figures `heldOut` computes under the current posterior.
+    mutating func record(id: String, label: Double, report: ExampleReport,
+                         heldOut: () throws -> (test: (nll: Double, error: Double)?, testNoisy: (nll: Double, error: Double)?)) rethrows {
         let entry = Entry(id: id, label: label, prequentialLabelProbability: report.prequential.labelProbability,
-                          scores: report.scores, flags: [])
+                          scores: report.scores, flags: [], arrival: report.step)
         if let i = index[id] {
             entries[i] = entry
         } else {
             index[id] = entries.count
             entries.append(entry)
         }
-        if let rescoring = report.rescoring { record(rescoring: rescoring) }
+        if let rescoring = report.rescoring {
+            let figures = try heldOut()
+            record(rescoring: rescoring, test: figures.test, testNoisy: figures.testNoisy)
+        }
+        driftEvents.append(contentsOf: report.drift)
         for flag in report.flags {
             flagCounts[flag.kind, default: 0] += 1
-            if let target = flag.exampleID, let i = index[target] { entries[i].flags.insert(flag.kind) }
+            if let target = flag.exampleID, let i = index[target] {
+                entries[i].flags.insert(flag.kind)
+                if entries[i].firstFlagged[flag.kind] == nil { entries[i].firstFlagged[flag.kind] = flag.step }
+            }
         }
     }
 
-    mutating func record(rescoring: Rescoring) {
-        forecastSeries.append(rescoring.generalization)
+    mutating func record(rescoring: Rescoring, test: (nll: Double, error: Double)?, testNoisy: (nll: Double, error: Double)?) {
+        forecastSeries.append(ForecastPoint(generalization: rescoring.generalization, test: test, testNoisy: testNoisy))
         for example in rescoring.examples {
             if let i = index[example.id] { entries[i].scores = example.scores }
         }
@@ -73,6 +97,9 @@ struct ScoreBook {
                 ("curvature", JSONText.number(s.curvature)), ("loo_nll", JSONText.number(s.looNLL)),
                 ("loo_predicted", JSONText.number(s.looPredicted)), ("prequential_label_probability", JSONText.number(e.prequentialLabelProbability)),
                 ("flags", "[" + e.flags.map(\.rawValue).sorted().map(JSONText.string).joined(separator: ",") + "]"),
+                ("arrival", String(e.arrival)),
+                ("first_mislabeled_flag", e.firstFlagged[.mislabeled].map { String($0) } ?? "null"),
+                ("first_memorized_flag", e.firstFlagged[.memorized].map { String($0) } ?? "null"),
             ])
             text += "\n"
         }

@@ -188,6 +188,46 @@ struct KafkaIntegrationTests {
         await producer.close()
     }
 
+    @Test("a paused partition delivers nothing until resumed")
+    func pauseAndResume() async throws {
+        let broker = try TestBroker()
+        try broker.createTopic("bp", partitions: 2)
+        let producer = try TestClients.producer(broker)
+        let consumer = try TestClients.consumer(broker, group: "bp")
+        let p0 = KafkaTopicPartition(topic: "bp", partition: 0)
+        let p1 = KafkaTopicPartition(topic: "bp", partition: 1)
+        try consumer.assign([p0: .beginning, p1: .beginning])
+        try consumer.pause([p0])
+        // Partition 0's messages are produced first, so seeing all of partition 1's while
+        // none of partition 0's arrive means the pause held them back.
+        _ = try await produceAll(producer, topic: "bp", count: 100, partitions: 1)
+        for i in 0..<100 { try producer.send(KafkaProducerMessage(topic: "bp", partition: 1, value: Array(String(i).utf8))) }
+        _ = try await reports(producer, count: 100, within: .seconds(20))
+        let collector = Collector()
+        let sawP1 = try await consume(consumer, within: .seconds(20)) { event in
+            if case .messages(let batch) = event { await collector.add(batch) }
+            return await collector.messages.filter { $0.partition == 1 }.count >= 100
+        }
+        #expect(sawP1)
+        try await Task.sleep(for: .milliseconds(500))
+        _ = try await consume(consumer, within: .milliseconds(300)) { event in
+            if case .messages(let batch) = event { await collector.add(batch) }
+            return false
+        }
+        let whilePaused = await collector.messages.filter { $0.partition == 0 }.count
+        #expect(whilePaused == 0)
+        try consumer.resume([p0])
+        let sawP0 = try await consume(consumer, within: .seconds(20)) { event in
+            if case .messages(let batch) = event { await collector.add(batch) }
+            return await collector.messages.filter { $0.partition == 0 }.count >= 100
+        }
+        #expect(sawP0)
+        let p0Offsets = await collector.messages.filter { $0.partition == 0 }.map(\.offset)
+        #expect(p0Offsets == Array(0..<100))
+        await consumer.close()
+        await producer.close()
+    }
+
     @Test("keys, headers and timestamps survive the round trip")
     func keysHeadersTimestamps() async throws {
         let broker = try TestBroker()

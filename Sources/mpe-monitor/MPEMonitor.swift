@@ -3,11 +3,11 @@ import ArgumentParser
 /// The `mpe-monitor` command: watches labeled data and reports which examples look mislabeled
 /// or memorized and how well the model being learned will generalize.
 @main
-struct MPEMonitor: ParsableCommand {
+struct MPEMonitor: AsyncParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "mpe-monitor",
         abstract: "Flag mislabeled and memorized examples in a stream and forecast generalization with the Memory-Perturbation Equation.",
         version: "0.1.0",
-        subcommands: [ReplayCommand.self]
+        subcommands: [ReplayCommand.self, ProduceCommand.self]
     )
 }

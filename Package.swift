@@ -39,7 +39,14 @@ let package = Package(
         // The SQLite audit log (GRDB). Storage only: it takes its own value types and imports
         // neither OnlineMPE nor Stream, so the pipeline maps learner output onto it and tests
         // can import it (an executable target's code is not importable).
-        .target(name: "AuditLog", dependencies: [.product(name: "GRDB", package: "GRDB.swift")]),
+        // GRDBSQLite: the C API, for binding the per-message examples insert directly.
+        .target(
+            name: "AuditLog",
+            dependencies: [
+                .product(name: "GRDB", package: "GRDB.swift"),
+                .product(name: "GRDBSQLite", package: "GRDB.swift"),
+            ]
+        ),
         .executableTarget(
             name: "mpe-monitor",
             dependencies: [

@@ -12,12 +12,15 @@ let package = Package(
         .executable(name: "mpe-monitor", targets: ["mpe-monitor"]),
         .executable(name: "mpe-bench", targets: ["mpe-bench"]),
         .executable(name: "kafka-bench", targets: ["kafka-bench"]),
+        .library(name: "AuditLog", targets: ["AuditLog"]),
+        .executable(name: "audit-bench", targets: ["audit-bench"]),
     ],
     dependencies: [
         .package(url: "https://github.com/apple/swift-argument-parser", from: "1.8.2"),
         .package(url: "https://github.com/apple/swift-log", from: "1.16.2"),
         .package(url: "https://github.com/jpsim/Yams", from: "6.2.2"),
         .package(url: "https://github.com/swift-server/swift-service-lifecycle", from: "2.13.0"),
+        .package(url: "https://github.com/groue/GRDB.swift", from: "7.10.0"),
     ],
     targets: [
         .target(name: "OnlineMPE"),
@@ -33,11 +36,23 @@ let package = Package(
                 .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
             ]
         ),
+        // The SQLite audit log (GRDB). Storage only: it takes its own value types and imports
+        // neither OnlineMPE nor Stream, so the pipeline maps learner output onto it and tests
+        // can import it (an executable target's code is not importable).
+        // GRDBSQLite: the C API, for binding the per-message examples insert directly.
+        .target(
+            name: "AuditLog",
+            dependencies: [
+                .product(name: "GRDB", package: "GRDB.swift"),
+                .product(name: "GRDBSQLite", package: "GRDB.swift"),
+            ]
+        ),
         .executableTarget(
             name: "mpe-monitor",
             dependencies: [
                 "OnlineMPE",
                 "Stream",
+                "AuditLog",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
                 .product(name: "Logging", package: "swift-log"),
                 .product(name: "Yams", package: "Yams"),
@@ -49,7 +64,21 @@ let package = Package(
             name: "kafka-bench",
             dependencies: ["Stream", .product(name: "Logging", package: "swift-log")]
         ),
+        // Audit-log throughput beside one raw sqlite3 prepared statement (GRDBSQLite exposes
+        // the C API that `import GRDB` does not).
+        .executableTarget(
+            name: "audit-bench",
+            dependencies: [
+                "AuditLog",
+                .product(name: "GRDB", package: "GRDB.swift"),
+                .product(name: "GRDBSQLite", package: "GRDB.swift"),
+            ]
+        ),
         .testTarget(name: "OnlineMPETests", dependencies: ["OnlineMPE"]),
+        .testTarget(
+            name: "MonitorTests",
+            dependencies: ["AuditLog", .product(name: "GRDB", package: "GRDB.swift")]
+        ),
         .testTarget(
             name: "StreamTests",
             dependencies: [

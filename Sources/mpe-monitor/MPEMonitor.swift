@@ -8,6 +8,6 @@ struct MPEMonitor: AsyncParsableCommand {
         commandName: "mpe-monitor",
         abstract: "Flag mislabeled and memorized examples in a stream and forecast generalization with the Memory-Perturbation Equation.",
         version: "0.1.0",
-        subcommands: [ReplayCommand.self, ProduceCommand.self]
+        subcommands: [ReplayCommand.self, ProduceCommand.self, QueryCommand.self]
     )
 }

@@ -1,0 +1,61 @@
+import Foundation
+
+/// Everything one batch of messages produced, written by `AuditLog.write` in one SQLite
+/// transaction together with the partitions' new next offsets.
+///
+/// This is the crash-safety contract: an offset counts as done only once the rows its
+/// messages produced are durable, and both become durable in the same commit, so after a
+/// crash the log holds either all of a batch and its offsets, or none of it.
+///
+/// After restoring a checkpoint the pipeline re-reads messages below the stored next offsets
+/// to rebuild the learner state; it must not submit rows for them again (positions are
+/// unique, and a duplicate fails the whole batch).
+public struct AuditBatch: Sendable {
+    /// One row per processed message (only the flagged ones are kept in flagged-only mode).
+    public var examples: [ExampleRecord]
+    /// Alerts raised; each also enters the outbox, to be published and marked delivered.
+    public var alerts: [AlertRecord]
+    /// Generalization snapshots taken.
+    public var generalization: [GeneralizationRecord]
+    /// Change-detector firings.
+    public var driftEvents: [DriftRecord]
+    /// Messages refused.
+    public var deadLetters: [DeadLetterRecord]
+    /// Stream events (offset gaps and the like).
+    public var streamEvents: [StreamEventRecord]
+    /// The next offset to read of every partition the batch advanced. Partitions not named
+    /// keep their stored offset.
+    public var nextOffsets: [TopicPartition: Int64]
+    /// A learner checkpoint taken after the batch; it is stored with the next offsets of all
+    /// partitions as they stand after this batch.
+    public var checkpoint: NewCheckpoint?
+    /// When the batch was written: the time of the offsets and of the checkpoint.
+    public var time: Date
+
+    /// A batch; every part may be empty.
+    public init(
+        examples: [ExampleRecord] = [], alerts: [AlertRecord] = [], generalization: [GeneralizationRecord] = [],
+        driftEvents: [DriftRecord] = [], deadLetters: [DeadLetterRecord] = [], streamEvents: [StreamEventRecord] = [],
+        nextOffsets: [TopicPartition: Int64] = [:], checkpoint: NewCheckpoint? = nil, time: Date = Date()
+    ) {
+        self.examples = examples
+        self.alerts = alerts
+        self.generalization = generalization
+        self.driftEvents = driftEvents
+        self.deadLetters = deadLetters
+        self.streamEvents = streamEvents
+        self.nextOffsets = nextOffsets
+        self.checkpoint = checkpoint
+        self.time = time
+    }
+}
+
+/// What `AuditLog.write` stored.
+public struct AuditWriteResult: Sendable, Equatable {
+    /// Example rows inserted (fewer than submitted in flagged-only mode).
+    public var examplesWritten: Int
+    /// The id of the checkpoint stored, if the batch carried one.
+    public var checkpointID: Int64?
+    /// Old checkpoints removed by pruning.
+    public var checkpointsPruned: Int
+}

@@ -1,0 +1,418 @@
+import Foundation
+import GRDB
+
+/// The monitor's SQLite audit log: everything the monitor concluded, with the Kafka offsets
+/// and learner checkpoints that make a restart exact. See `AuditSchema` for the tables.
+///
+/// One `AuditLog` owns a GRDB `DatabasePool` in WAL mode: one writer, and readers (this
+/// process's query functions, or `mpe-monitor query` in another process) that see the last
+/// committed state without blocking the writer.
+///
+/// Numbers: every Double is written as itself when finite and as NULL when NaN or ±∞. NULL
+/// rather than refusing, because a score the learner could not compute is still a fact about
+/// the example, and refusing would fail the whole batch and stall the stream on one number;
+/// NULL rather than a sentinel, because SQL aggregates skip NULL and would average a sentinel.
+public final class AuditLog: Sendable {
+    /// Which examples get a row.
+    public enum ExampleMode: String, Sendable, CaseIterable {
+        /// One row per processed message (the default).
+        case all
+        /// Only examples that raised a flag at arrival: for throughput when the per-message
+        /// history is not needed. Offsets still advance for every message.
+        case flaggedOnly = "flagged-only"
+    }
+
+    /// How hard a commit waits for the disk (SQLite `synchronous`).
+    public enum Durability: String, Sendable, CaseIterable {
+        /// `synchronous=FULL`: a committed batch survives power loss. The default, because
+        /// Kafka's committed offsets follow the log and must never lead it.
+        case full
+        /// `synchronous=NORMAL`: survives a process crash (SIGKILL), may lose the last
+        /// commits on power loss (never half of one).
+        case normal
+    }
+
+    /// How the log is opened.
+    public struct Options: Sendable {
+        /// Which examples get a row.
+        public var examples: ExampleMode
+        /// How hard a commit waits for the disk.
+        public var durability: Durability
+        /// Checkpoints kept when a new one is written (at least 1).
+        public var keepCheckpoints: Int
+        /// Open for reading only (no migration; fails unless the log exists and is current).
+        public var readOnly: Bool
+
+        /// Options; the defaults suit the running monitor.
+        public init(examples: ExampleMode = .all, durability: Durability = .full, keepCheckpoints: Int = 3, readOnly: Bool = false) {
+            self.examples = examples
+            self.durability = durability
+            self.keepCheckpoints = keepCheckpoints
+            self.readOnly = readOnly
+        }
+    }
+
+    /// The database file.
+    public let path: String
+    /// The options it was opened with.
+    public let options: Options
+    private let pool: DatabasePool
+
+    /// Opens (creating if needed) the log at `path` and applies pending migrations; reopening
+    /// a current log changes nothing.
+    public init(path: String, options: Options = Options()) throws {
+        guard options.keepCheckpoints >= 1 else {
+            throw AuditLogError(.invalidArgument, "keepCheckpoints must be at least 1, got \(options.keepCheckpoints)")
+        }
+        self.path = path
+        self.options = options
+        var configuration = Configuration()
+        configuration.readonly = options.readOnly
+        // Another process (the query command, a second monitor by mistake) may hold the write
+        // lock briefly; wait for it rather than failing at once.
+        configuration.busyMode = .timeout(10)
+        let synchronous = options.durability == .full ? "FULL" : "NORMAL"
+        configuration.prepareDatabase { db in
+            try db.execute(sql: "PRAGMA synchronous = \(synchronous)")
+        }
+        do {
+            pool = try DatabasePool(path: path, configuration: configuration)
+            let migrator = AuditSchema.migrator
+            if options.readOnly {
+                let current = try pool.read { db in try migrator.hasCompletedMigrations(db) }
+                guard current else {
+                    throw AuditLogError(.notAnAuditLog, "\(path) is not a current audit log (missing migrations)")
+                }
+            } else {
+                try migrator.migrate(pool)
+            }
+        } catch let error as DatabaseError {
+            throw AuditLogError(error)
+        }
+    }
+
+    /// Closes the database; later calls fail.
+    public func close() throws {
+        try mapErrors { try pool.close() }
+    }
+
+    // MARK: Writing
+
+    /// Writes everything `batch` produced and the new next offsets in one transaction: all of
+    /// it becomes durable, or (on any error, e.g. a position already recorded) none of it
+    /// does and the stored offsets do not move.
+    @discardableResult
+    public func write(_ batch: AuditBatch) throws -> AuditWriteResult {
+        let mode = options.examples
+        let keep = options.keepCheckpoints
+        return try mapErrors {
+            try pool.write { db in try BatchWriter.write(batch, mode: mode, keepCheckpoints: keep, db: db) }
+        }
+    }
+
+    /// Records the start of a run; returns its id. `configuration` must be a JSON text.
+    public func startRun(configuration: String, version: String, at time: Date = Date()) throws -> Int64 {
+        try mapErrors {
+            try pool.write { db in
+                try db.execute(
+                    sql: "INSERT INTO runs (configuration, version, started_at) VALUES (?, ?, ?)",
+                    arguments: [configuration, version, time.timeIntervalSince1970])
+                return db.lastInsertedRowID
+            }
+        }
+    }
+
+    /// Records the clean stop of run `id` (once; a second stop is refused by the schema).
+    public func stopRun(_ id: Int64, at time: Date = Date()) throws {
+        try mapErrors {
+            try pool.write { db in
+                try db.execute(sql: "UPDATE runs SET stopped_at = ? WHERE id = ?", arguments: [time.timeIntervalSince1970, id])
+                guard db.changesCount == 1 else { throw AuditLogError(.invalidArgument, "no run with id \(id)") }
+            }
+        }
+    }
+
+    /// Marks outbox entries delivered (on the producer's delivery report). Ids already
+    /// delivered or unknown are skipped, so a repeated report is harmless; returns how many
+    /// entries changed.
+    @discardableResult
+    public func markDelivered(alertIDs: [String], at time: Date = Date()) throws -> Int {
+        try mapErrors {
+            try pool.write { db in
+                let statement = try db.cachedStatement(sql: "UPDATE alert_outbox SET delivered_at = ? WHERE alert_id = ? AND delivered_at IS NULL")
+                var changed = 0
+                for id in alertIDs {
+                    try statement.execute(arguments: [time.timeIntervalSince1970, id])
+                    changed += db.changesCount
+                }
+                return changed
+            }
+        }
+    }
+
+    /// Removes all but the newest `keepNewest` checkpoints; returns how many went.
+    @discardableResult
+    public func pruneCheckpoints(keepNewest: Int) throws -> Int {
+        guard keepNewest >= 1 else { throw AuditLogError(.invalidArgument, "keepNewest must be at least 1, got \(keepNewest)") }
+        return try mapErrors { try pool.write { db in try BatchWriter.prune(keep: keepNewest, db: db) } }
+    }
+
+    // MARK: Reading (each call sees one committed state)
+
+    /// The stored next offset of every partition.
+    public func nextOffsets() throws -> [TopicPartition: Int64] {
+        try read { db in
+            var offsets: [TopicPartition: Int64] = [:]
+            for row in try Row.fetchAll(db, sql: "SELECT topic, partition, next_offset FROM partition_offsets") {
+                offsets[TopicPartition(topic: row[0], partition: row[1])] = row[2]
+            }
+            return offsets
+        }
+    }
+
+    /// The newest checkpoint, or nil when none was written.
+    public func latestCheckpoint() throws -> Checkpoint? {
+        try checkpoints(limit: 1).first
+    }
+
+    /// The newest `limit` checkpoints (all when nil), newest first.
+    public func checkpoints(limit: Int? = nil) throws -> [Checkpoint] {
+        try read { db in
+            try Row.fetchAll(db, sql: "SELECT id, created_at, examples_seen, offsets, snapshot FROM checkpoints ORDER BY id DESC LIMIT ?",
+                             arguments: [limit ?? -1]).map { row in
+                let snapshot: Data = row[4]
+                let offsetsText: String = row[3]
+                let offsets: [TopicPartition: Int64]
+                do { offsets = try OffsetsJSON.decode(offsetsText) } catch {
+                    throw AuditLogError(.corrupt, "checkpoint \(row[0] as Int64) has unreadable offsets: \(error)")
+                }
+                return Checkpoint(id: row[0], created: Self.date(row[1]), examplesSeen: row[2], offsets: offsets, snapshot: [UInt8](snapshot))
+            }
+        }
+    }
+
+    /// Outbox entries not yet delivered, oldest first (the order to publish them in).
+    public func undeliveredAlerts(limit: Int? = nil) throws -> [OutboxEntry] {
+        try read { db in
+            try Row.fetchAll(db, sql: "SELECT alert_id, payload FROM alert_outbox WHERE delivered_at IS NULL ORDER BY rowid LIMIT ?",
+                             arguments: [limit ?? -1]).map { OutboxEntry(alertID: $0[0], payload: $0[1]) }
+        }
+    }
+
+    /// Every run, oldest first.
+    public func runs() throws -> [RunRecord] {
+        try read { db in
+            try Row.fetchAll(db, sql: "SELECT id, configuration, version, started_at, stopped_at FROM runs ORDER BY id").map { row in
+                RunRecord(id: row[0], configuration: row[1], version: row[2], started: Self.date(row[3]),
+                          stopped: (row[4] as Double?).map(Date.init(timeIntervalSince1970:)))
+            }
+        }
+    }
+
+    /// The newest `limit` alerts (all when nil) raised at or after `since`, oldest first;
+    /// only those of `kind` when given.
+    public func alerts(since: Date? = nil, kind: AlertKind? = nil, limit: Int? = nil) throws -> [AlertRecord] {
+        try read { db in
+            try Row.fetchAll(db, sql: """
+                SELECT * FROM (
+                    SELECT id, alert_id, kind, example_id, topic, partition, offset, given_label, predicted_label,
+                           label_quality, memorization, sensitivity, curvature, examples_seen, reason, time
+                    FROM alerts WHERE time >= ? AND (? IS NULL OR kind = ?) ORDER BY id DESC LIMIT ?
+                ) ORDER BY id
+                """, arguments: [Self.seconds(since), kind?.rawValue, kind?.rawValue, limit ?? -1]).map(Self.alert)
+        }
+    }
+
+    /// The examples with the lowest label quality (`top_suspects`: each example id's latest
+    /// row), lowest first; only rows written at or after `since` when given.
+    public func suspects(since: Date? = nil, limit: Int? = nil) throws -> [ExampleRecord] {
+        try read { db in
+            try Row.fetchAll(db, sql: """
+                SELECT example_id, topic, partition, offset, given_label, predicted_label, prequential_probability,
+                       prequential_nll, label_quality, memorization, sensitivity, curvature, flagged, time
+                FROM top_suspects WHERE time >= ? LIMIT ?
+                """, arguments: [Self.seconds(since), limit ?? -1]).map(Self.example)
+        }
+    }
+
+    /// The newest `limit` generalization snapshots since `since`, oldest first.
+    public func generalization(since: Date? = nil, limit: Int? = nil) throws -> [GeneralizationRecord] {
+        try read { db in
+            try Row.fetchAll(db, sql: """
+                SELECT * FROM (
+                    SELECT id, examples_seen, memory_count, prequential_nll, prequential_error, recent_prequential_nll,
+                           recent_prequential_error, loo_nll, loo_error, time
+                    FROM generalization WHERE time >= ? ORDER BY id DESC LIMIT ?
+                ) ORDER BY id
+                """, arguments: [Self.seconds(since), limit ?? -1]).map(Self.generalization)
+        }
+    }
+
+    /// The newest generalization snapshot (`latest_generalization`).
+    public func latestGeneralization() throws -> GeneralizationRecord? {
+        try read { db in
+            try Row.fetchOne(db, sql: """
+                SELECT id, examples_seen, memory_count, prequential_nll, prequential_error, recent_prequential_nll,
+                       recent_prequential_error, loo_nll, loo_error, time FROM latest_generalization
+                """).map(Self.generalization)
+        }
+    }
+
+    /// The newest `limit` detector firings since `since`, oldest first.
+    public func driftEvents(since: Date? = nil, limit: Int? = nil) throws -> [DriftRecord] {
+        try read { db in
+            try Row.fetchAll(db, sql: """
+                SELECT * FROM (
+                    SELECT id, detector, series, statistic, threshold, value, examples_seen, time
+                    FROM drift_events WHERE time >= ? ORDER BY id DESC LIMIT ?
+                ) ORDER BY id
+                """, arguments: [Self.seconds(since), limit ?? -1]).map { row in
+                DriftRecord(detector: row[1], series: row[2], statistic: Self.real(row[3]), threshold: Self.real(row[4]),
+                            value: Self.real(row[5]), examplesSeen: row[6], time: Self.date(row[7]))
+            }
+        }
+    }
+
+    /// The newest `limit` dead letters since `since`, oldest first.
+    public func deadLetters(since: Date? = nil, limit: Int? = nil) throws -> [DeadLetterRecord] {
+        try read { db in
+            try Row.fetchAll(db, sql: """
+                SELECT * FROM (
+                    SELECT id, topic, partition, offset, payload_prefix, payload_length, reason, time
+                    FROM dead_letters WHERE time >= ? ORDER BY id DESC LIMIT ?
+                ) ORDER BY id
+                """, arguments: [Self.seconds(since), limit ?? -1]).map { row in
+                let prefix: Data = row[4]
+                return DeadLetterRecord(position: MessagePosition(topic: row[1], partition: row[2], offset: row[3]),
+                                        payloadPrefix: [UInt8](prefix), payloadLength: row[5], reason: row[6], time: Self.date(row[7]))
+            }
+        }
+    }
+
+    /// The newest `limit` stream events since `since`, oldest first.
+    public func streamEvents(since: Date? = nil, limit: Int? = nil) throws -> [StreamEventRecord] {
+        try read { db in
+            try Row.fetchAll(db, sql: """
+                SELECT * FROM (
+                    SELECT id, kind, topic, partition, expected_offset, found_offset, message, time
+                    FROM stream_events WHERE time >= ? ORDER BY id DESC LIMIT ?
+                ) ORDER BY id
+                """, arguments: [Self.seconds(since), limit ?? -1]).map { row in
+                let topic: String? = row[2]
+                let partition: Int32? = row[3]
+                let place = topic.flatMap { t in partition.map { TopicPartition(topic: t, partition: $0) } }
+                return StreamEventRecord(kind: row[1], topicPartition: place, expectedOffset: row[4], foundOffset: row[5],
+                                         message: row[6], time: Self.date(row[7]))
+            }
+        }
+    }
+
+    /// Alert counts per UTC hour and kind (`alerts_per_hour`), oldest hour first.
+    public func alertsPerHour() throws -> [AlertHour] {
+        try read { db in
+            try Row.fetchAll(db, sql: "SELECT hour, kind, alerts FROM alerts_per_hour").map { row in
+                let kind: String = row[1]
+                guard let known = AlertKind(rawValue: kind) else { throw AuditLogError(.corrupt, "unknown alert kind \(kind)") }
+                return AlertHour(hour: row[0], kind: known, count: row[2])
+            }
+        }
+    }
+
+    /// How many rows `table` holds (for status lines and tests).
+    public func count(_ table: AuditTable) throws -> Int {
+        try read { db in try Int.fetchOne(db, sql: "SELECT COUNT(*) FROM \(table.rawValue)") ?? 0 }
+    }
+
+    // MARK: Helpers
+
+    private func read<T>(_ body: @Sendable (Database) throws -> T) throws -> T {
+        try mapErrors { try pool.read(body) }
+    }
+
+    private func mapErrors<T>(_ body: () throws -> T) throws -> T {
+        do { return try body() } catch let error as DatabaseError { throw AuditLogError(error) }
+    }
+
+    /// `since` as the lower bound of `time` (everything when nil).
+    private static func seconds(_ since: Date?) -> Double { since?.timeIntervalSince1970 ?? -Double.greatestFiniteMagnitude }
+
+    static func date(_ seconds: Double) -> Date { Date(timeIntervalSince1970: seconds) }
+
+    /// NULL (a non-finite value when written) reads back as NaN.
+    static func real(_ value: Double?) -> Double { value ?? .nan }
+
+    private static func alert(_ row: Row) throws -> AlertRecord {
+        let kind: String = row[2]
+        guard let known = AlertKind(rawValue: kind) else { throw AuditLogError(.corrupt, "unknown alert kind \(kind)") }
+        let topic: String? = row[4]
+        let partition: Int32? = row[5]
+        let offset: Int64? = row[6]
+        var position: MessagePosition?
+        if let topic, let partition, let offset { position = MessagePosition(topic: topic, partition: partition, offset: offset) }
+        return AlertRecord(
+            alertID: row[1], kind: known, exampleID: row[3], position: position, givenLabel: row[7], predictedLabel: row[8],
+            labelQuality: row[9], memorization: row[10], sensitivity: row[11], curvature: row[12], examplesSeen: row[13],
+            reason: row[14], time: date(row[15]))
+    }
+
+    private static func example(_ row: Row) -> ExampleRecord {
+        ExampleRecord(
+            exampleID: row[0], position: MessagePosition(topic: row[1], partition: row[2], offset: row[3]),
+            givenLabel: real(row[4]), predictedLabel: real(row[5]), prequentialProbability: real(row[6]),
+            prequentialNLL: real(row[7]), labelQuality: real(row[8]), memorization: real(row[9]),
+            sensitivity: real(row[10]), curvature: real(row[11]), flagged: row[12], time: date(row[13]))
+    }
+
+    private static func generalization(_ row: Row) -> GeneralizationRecord {
+        GeneralizationRecord(
+            examplesSeen: row[1], memoryCount: row[2], prequentialNLL: real(row[3]), prequentialError: real(row[4]),
+            recentPrequentialNLL: real(row[5]), recentPrequentialError: real(row[6]), looNLL: real(row[7]),
+            looError: real(row[8]), time: date(row[9]))
+    }
+}
+
+/// The log's tables, for `AuditLog.count`.
+public enum AuditTable: String, Sendable, CaseIterable {
+    case runs, examples, alerts, generalization, checkpoints
+    case alertOutbox = "alert_outbox"
+    case driftEvents = "drift_events"
+    case deadLetters = "dead_letters"
+    case streamEvents = "stream_events"
+    case partitionOffsets = "partition_offsets"
+}
+
+/// Why an audit-log call failed. SQLite's own errors are carried as text, so that callers
+/// need not import GRDB.
+public struct AuditLogError: Error, Sendable, CustomStringConvertible {
+    /// The broad cause.
+    public enum Kind: Sendable, Equatable {
+        /// A constraint refused the write: a position or alert id already recorded, an
+        /// append-only table touched, a value out of range. The transaction was rolled back.
+        case constraintViolation
+        /// The file is not an audit log of this version.
+        case notAnAuditLog
+        /// A stored value could not be read back.
+        case corrupt
+        /// The caller passed something unusable.
+        case invalidArgument
+        /// Any other SQLite failure (I/O, busy, full disk…).
+        case database
+    }
+
+    /// The broad cause.
+    public var kind: Kind
+    /// SQLite's or the log's message.
+    public var message: String
+
+    init(_ kind: Kind, _ message: String) {
+        self.kind = kind
+        self.message = message
+    }
+
+    init(_ error: DatabaseError) {
+        kind = error.resultCode == .SQLITE_CONSTRAINT ? .constraintViolation : .database
+        message = error.message ?? "\(error)"
+    }
+
+    public var description: String { message }
+}

@@ -1,0 +1,205 @@
+import GRDB
+
+/// The audit log's schema and its versioned migrations.
+///
+/// Conventions: times are Unix seconds (REAL, UTC; `datetime(time, 'unixepoch')` reads them);
+/// scores are REAL and NULL when the learner produced NaN or ±∞; Kafka partitions and offsets
+/// are INTEGER in columns named `partition` and `offset`. Uniqueness lives in separate
+/// indexes rather than inline constraints so that a later migration can change it without
+/// rebuilding a table of millions of rows.
+///
+/// Migration `v1`:
+///
+/// | table | kind | columns |
+/// |---|---|---|
+/// | `runs` | append-only, except `stopped_at` set once | `id`, `configuration` (JSON), `version`, `started_at`, `stopped_at` |
+/// | `examples` | append-only; UNIQUE(topic, partition, offset) | `id`, `example_id`, `topic`, `partition`, `offset`, `given_label`, `predicted_label`, `prequential_probability`, `prequential_nll`, `label_quality`, `memorization`, `sensitivity`, `curvature`, `flagged` (0/1), `time` |
+/// | `alerts` | append-only; UNIQUE(alert_id) | `id`, `alert_id`, `kind` (mislabeled, memorized, generalization-drift), `example_id`, `topic`, `partition`, `offset`, `given_label`, `predicted_label`, `label_quality`, `memorization`, `sensitivity`, `curvature`, `examples_seen`, `reason`, `time` |
+/// | `alert_outbox` | `delivered_at` set once; delivered rows may be deleted | `alert_id` (PK, → alerts), `payload` (JSON), `delivered_at` |
+/// | `generalization` | append-only | `id`, `examples_seen`, `memory_count`, `prequential_nll`, `prequential_error`, `recent_prequential_nll`, `recent_prequential_error`, `loo_nll`, `loo_error`, `time` |
+/// | `drift_events` | append-only | `id`, `detector`, `series`, `statistic`, `threshold`, `value`, `examples_seen`, `time` |
+/// | `dead_letters` | append-only; UNIQUE(topic, partition, offset) | `id`, `topic`, `partition`, `offset`, `payload_prefix` (BLOB, ≤ 4096 bytes), `payload_length`, `reason`, `time` |
+/// | `stream_events` | append-only | `id`, `kind`, `topic`, `partition`, `expected_offset`, `found_offset`, `message`, `time` |
+/// | `partition_offsets` | mutable; PK(topic, partition) | `topic`, `partition`, `next_offset`, `updated_at` |
+/// | `checkpoints` | immutable rows; old ones pruned | `id`, `created_at`, `examples_seen`, `offsets` (JSON `[{"topic","partition","next_offset"}]`), `snapshot` (BLOB) |
+///
+/// Append-only is enforced by `BEFORE UPDATE` / `BEFORE DELETE` triggers that
+/// `RAISE(ABORT, '<table> is append-only')`, so no code path (nor a hand-typed `sqlite3`
+/// session) can rewrite history; the statement fails and nothing changes.
+///
+/// Views: `latest_generalization` (the newest generalization row), `top_suspects` (the latest
+/// examples row of each example id, lowest label quality first, NULL quality left out),
+/// `alerts_per_hour` (`hour` as `YYYY-MM-DD HH:00` UTC, `kind`, `alerts`).
+enum AuditSchema {
+    /// Tables whose rows are history: never updated, never deleted.
+    static let appendOnlyTables = ["examples", "alerts", "generalization", "drift_events", "dead_letters", "stream_events"]
+
+    static var migrator: DatabaseMigrator {
+        var migrator = DatabaseMigrator()
+        migrator.registerMigration("v1") { db in
+            try db.execute(sql: v1)
+            for table in appendOnlyTables {
+                try db.execute(sql: """
+                    CREATE TRIGGER \(table)_no_update BEFORE UPDATE ON \(table)
+                    BEGIN SELECT RAISE(ABORT, '\(table) is append-only'); END;
+                    CREATE TRIGGER \(table)_no_delete BEFORE DELETE ON \(table)
+                    BEGIN SELECT RAISE(ABORT, '\(table) is append-only'); END;
+                    """)
+            }
+        }
+        return migrator
+    }
+
+    private static let v1 = """
+        CREATE TABLE runs (
+            id INTEGER PRIMARY KEY,
+            configuration TEXT NOT NULL CHECK (json_valid(configuration)),
+            version TEXT NOT NULL,
+            started_at REAL NOT NULL,
+            stopped_at REAL
+        );
+        -- A run's only change is its stop time, once.
+        CREATE TRIGGER runs_update_once BEFORE UPDATE ON runs
+        WHEN OLD.stopped_at IS NOT NULL OR NEW.stopped_at IS NULL
+            OR NEW.id IS NOT OLD.id OR NEW.configuration IS NOT OLD.configuration
+            OR NEW.version IS NOT OLD.version OR NEW.started_at IS NOT OLD.started_at
+        BEGIN SELECT RAISE(ABORT, 'runs is append-only (only stopped_at may be set, once)'); END;
+        CREATE TRIGGER runs_no_delete BEFORE DELETE ON runs
+        BEGIN SELECT RAISE(ABORT, 'runs is append-only'); END;
+
+        CREATE TABLE examples (
+            id INTEGER PRIMARY KEY,
+            example_id TEXT NOT NULL,
+            topic TEXT NOT NULL,
+            partition INTEGER NOT NULL,
+            offset INTEGER NOT NULL,
+            given_label REAL,
+            predicted_label REAL,
+            prequential_probability REAL,
+            prequential_nll REAL,
+            label_quality REAL,
+            memorization REAL,
+            sensitivity REAL,
+            curvature REAL,
+            flagged INTEGER NOT NULL CHECK (flagged IN (0, 1)),
+            time REAL NOT NULL
+        );
+        CREATE UNIQUE INDEX examples_position ON examples (topic, partition, offset);
+
+        CREATE TABLE alerts (
+            id INTEGER PRIMARY KEY,
+            alert_id TEXT NOT NULL,
+            kind TEXT NOT NULL CHECK (kind IN ('mislabeled', 'memorized', 'generalization-drift')),
+            example_id TEXT,
+            topic TEXT,
+            partition INTEGER,
+            offset INTEGER,
+            given_label REAL,
+            predicted_label REAL,
+            label_quality REAL,
+            memorization REAL,
+            sensitivity REAL,
+            curvature REAL,
+            examples_seen INTEGER NOT NULL,
+            reason TEXT NOT NULL,
+            time REAL NOT NULL
+        );
+        CREATE UNIQUE INDEX alerts_alert_id ON alerts (alert_id);
+        CREATE INDEX alerts_time ON alerts (time);
+
+        CREATE TABLE alert_outbox (
+            alert_id TEXT PRIMARY KEY NOT NULL REFERENCES alerts (alert_id),
+            payload TEXT NOT NULL CHECK (json_valid(payload)),
+            delivered_at REAL
+        );
+        CREATE INDEX alert_outbox_undelivered ON alert_outbox (alert_id) WHERE delivered_at IS NULL;
+        -- Delivery is the outbox's only change, once; the payload never changes.
+        CREATE TRIGGER alert_outbox_deliver_once BEFORE UPDATE ON alert_outbox
+        WHEN OLD.delivered_at IS NOT NULL OR NEW.delivered_at IS NULL
+            OR NEW.alert_id IS NOT OLD.alert_id OR NEW.payload IS NOT OLD.payload
+        BEGIN SELECT RAISE(ABORT, 'alert_outbox: only delivered_at may be set, once'); END;
+        CREATE TRIGGER alert_outbox_delete_delivered BEFORE DELETE ON alert_outbox
+        WHEN OLD.delivered_at IS NULL
+        BEGIN SELECT RAISE(ABORT, 'alert_outbox: an undelivered alert cannot be deleted'); END;
+
+        CREATE TABLE generalization (
+            id INTEGER PRIMARY KEY,
+            examples_seen INTEGER NOT NULL,
+            memory_count INTEGER NOT NULL,
+            prequential_nll REAL,
+            prequential_error REAL,
+            recent_prequential_nll REAL,
+            recent_prequential_error REAL,
+            loo_nll REAL,
+            loo_error REAL,
+            time REAL NOT NULL
+        );
+        CREATE INDEX generalization_time ON generalization (time);
+
+        CREATE TABLE drift_events (
+            id INTEGER PRIMARY KEY,
+            detector TEXT NOT NULL,
+            series TEXT NOT NULL,
+            statistic REAL,
+            threshold REAL,
+            value REAL,
+            examples_seen INTEGER NOT NULL,
+            time REAL NOT NULL
+        );
+        CREATE INDEX drift_events_time ON drift_events (time);
+
+        CREATE TABLE dead_letters (
+            id INTEGER PRIMARY KEY,
+            topic TEXT NOT NULL,
+            partition INTEGER NOT NULL,
+            offset INTEGER NOT NULL,
+            payload_prefix BLOB NOT NULL CHECK (length(payload_prefix) <= 4096),
+            payload_length INTEGER NOT NULL CHECK (payload_length >= length(payload_prefix)),
+            reason TEXT NOT NULL,
+            time REAL NOT NULL
+        );
+        CREATE UNIQUE INDEX dead_letters_position ON dead_letters (topic, partition, offset);
+
+        CREATE TABLE stream_events (
+            id INTEGER PRIMARY KEY,
+            kind TEXT NOT NULL,
+            topic TEXT,
+            partition INTEGER,
+            expected_offset INTEGER,
+            found_offset INTEGER,
+            message TEXT NOT NULL,
+            time REAL NOT NULL
+        );
+
+        CREATE TABLE partition_offsets (
+            topic TEXT NOT NULL,
+            partition INTEGER NOT NULL,
+            next_offset INTEGER NOT NULL CHECK (next_offset >= 0),
+            updated_at REAL NOT NULL,
+            PRIMARY KEY (topic, partition)
+        ) WITHOUT ROWID;
+
+        CREATE TABLE checkpoints (
+            id INTEGER PRIMARY KEY,
+            created_at REAL NOT NULL,
+            examples_seen INTEGER NOT NULL,
+            offsets TEXT NOT NULL CHECK (json_valid(offsets)),
+            snapshot BLOB NOT NULL
+        );
+        CREATE TRIGGER checkpoints_immutable BEFORE UPDATE ON checkpoints
+        BEGIN SELECT RAISE(ABORT, 'checkpoints are immutable'); END;
+
+        CREATE VIEW latest_generalization AS
+        SELECT * FROM generalization ORDER BY id DESC LIMIT 1;
+
+        CREATE VIEW top_suspects AS
+        SELECT e.* FROM examples e
+        JOIN (SELECT MAX(id) AS id FROM examples GROUP BY example_id) latest ON latest.id = e.id
+        WHERE e.label_quality IS NOT NULL
+        ORDER BY e.label_quality ASC, e.id ASC;
+
+        CREATE VIEW alerts_per_hour AS
+        SELECT strftime('%Y-%m-%d %H:00', time, 'unixepoch') AS hour, kind, COUNT(*) AS alerts
+        FROM alerts GROUP BY hour, kind ORDER BY hour, kind;
+        """
+}

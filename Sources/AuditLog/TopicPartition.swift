@@ -1,0 +1,41 @@
+/// A Kafka partition of a topic: the key of the per-partition next offsets.
+public struct TopicPartition: Hashable, Sendable, Codable, Comparable, CustomStringConvertible {
+    /// The topic name.
+    public var topic: String
+    /// The partition number (librdkafka's `int32_t`).
+    public var partition: Int32
+
+    /// A partition of `topic`.
+    public init(topic: String, partition: Int32) {
+        self.topic = topic
+        self.partition = partition
+    }
+
+    /// Topic, then partition: the order offsets are listed in (JSON of checkpoints, queries),
+    /// so that the same offsets always render to the same text.
+    public static func < (a: TopicPartition, b: TopicPartition) -> Bool {
+        a.topic != b.topic ? a.topic < b.topic : a.partition < b.partition
+    }
+
+    public var description: String { "\(topic)[\(partition)]" }
+}
+
+/// Where a message sits in Kafka: its partition and offset.
+public struct MessagePosition: Hashable, Sendable, Codable {
+    /// The topic name.
+    public var topic: String
+    /// The partition number.
+    public var partition: Int32
+    /// The message's offset in its partition.
+    public var offset: Int64
+
+    /// The message at `offset` of `topic`/`partition`.
+    public init(topic: String, partition: Int32, offset: Int64) {
+        self.topic = topic
+        self.partition = partition
+        self.offset = offset
+    }
+
+    /// The partition the message belongs to.
+    public var topicPartition: TopicPartition { TopicPartition(topic: topic, partition: partition) }
+}

@@ -1,0 +1,376 @@
+import AuditLog
+import Foundation
+import GRDB
+import Testing
+
+/// A fresh directory per test, removed at the end, holding a real SQLite file.
+final class TemporaryLog {
+    let directory: URL
+    var path: String { directory.appendingPathComponent("audit.sqlite").path }
+
+    init() throws {
+        directory = FileManager.default.temporaryDirectory.appendingPathComponent("audit-\(UUID().uuidString)")
+        try FileManager.default.createDirectory(at: directory, withIntermediateDirectories: true)
+    }
+
+    deinit { try? FileManager.default.removeItem(at: directory) }
+}
+
+let t0 = Date(timeIntervalSince1970: 1_750_000_000)  // 2025-06-15 15:06:40 UTC
+
+func example(_ id: String, topic: String = "labels", partition: Int32 = 0, offset: Int64, quality: Double = 0.5,
+             flagged: Bool = false, time: Date = t0) -> ExampleRecord {
+    ExampleRecord(
+        exampleID: id, position: MessagePosition(topic: topic, partition: partition, offset: offset), givenLabel: 3,
+        predictedLabel: 5, prequentialProbability: 0.25, prequentialNLL: -log(0.25), labelQuality: quality,
+        memorization: 0.1, sensitivity: 0.2, curvature: 0.3, flagged: flagged, time: time)
+}
+
+func alert(_ kind: AlertKind = .mislabeled, offset: Int64, time: Date = t0) -> AlertRecord {
+    let position = MessagePosition(topic: "labels", partition: 0, offset: offset)
+    return AlertRecord(
+        alertID: AlertRecord.exampleAlertID(kind: kind, position: position), kind: kind, exampleID: "e\(offset)",
+        position: position, givenLabel: 3, predictedLabel: 5, labelQuality: 0.01, memorization: 0.4, sensitivity: 0.5,
+        curvature: 0.6, examplesSeen: Int(offset) + 1, reason: "test \"reason\"\n", time: time)
+}
+
+func generalization(_ seen: Int, time: Date = t0) -> GeneralizationRecord {
+    GeneralizationRecord(examplesSeen: seen, memoryCount: 100, prequentialNLL: 0.7, prequentialError: 0.2,
+                         recentPrequentialNLL: 0.6, recentPrequentialError: 0.15, looNLL: 0.65 + Double(seen) / 1e6,
+                         looError: 0.18, time: time)
+}
+
+let labels0 = TopicPartition(topic: "labels", partition: 0)
+let labels1 = TopicPartition(topic: "labels", partition: 1)
+
+/// Raw SQL on a second connection, as a `sqlite3` session would do it.
+@discardableResult
+func raw<T>(_ log: TemporaryLog, _ body: (Database) throws -> T) throws -> T {
+    let queue = try DatabaseQueue(path: log.path)
+    return try queue.inDatabase(body)
+}
+
+@Suite("AuditLog")
+struct AuditLogTests {
+    @Test("migrations apply once; reopening changes nothing and keeps the data")
+    func migrationsIdempotent() throws {
+        let dir = try TemporaryLog()
+        do {
+            let log = try AuditLog(path: dir.path)
+            try log.write(AuditBatch(examples: [example("a", offset: 0)], nextOffsets: [labels0: 1]))
+            try log.close()
+        }
+        let schema1 = try raw(dir) { db throws in try String.fetchAll(db, sql: "SELECT sql FROM sqlite_master WHERE sql IS NOT NULL ORDER BY name") }
+        for _ in 0..<2 {
+            let log = try AuditLog(path: dir.path)
+            #expect(try log.count(.examples) == 1)
+            #expect(try log.nextOffsets() == [labels0: 1])
+            try log.close()
+        }
+        let (schema2, migrations, journal) = try raw(dir) { db throws in
+            (try String.fetchAll(db, sql: "SELECT sql FROM sqlite_master WHERE sql IS NOT NULL ORDER BY name"),
+             try String.fetchAll(db, sql: "SELECT identifier FROM grdb_migrations"),
+             try String.fetchOne(db, sql: "PRAGMA journal_mode"))
+        }
+        #expect(schema1 == schema2)
+        #expect(migrations == ["v1"])
+        #expect(journal == "wal")
+    }
+
+    @Test("a batch is atomic: a duplicate position late in the batch leaves nothing of it and the offsets unmoved")
+    func batchAtomic() throws {
+        let dir = try TemporaryLog()
+        let log = try AuditLog(path: dir.path)
+        try log.write(AuditBatch(examples: (0..<10).map { example("e\($0)", offset: $0) }, nextOffsets: [labels0: 10]))
+        let before = try AuditTable.allCases.map { try log.count($0) }
+
+        var examples = (10..<20).map { example("e\($0)", offset: $0) }
+        examples.append(example("again", offset: 5))  // already recorded by the first batch
+        let bad = AuditBatch(
+            examples: examples, alerts: [alert(offset: 12)], generalization: [generalization(20)],
+            driftEvents: [DriftRecord(detector: "adwin", series: "loo_nll", statistic: 1, threshold: 0.002, value: 0.9, examplesSeen: 20)],
+            deadLetters: [DeadLetterRecord(position: MessagePosition(topic: "labels", partition: 1, offset: 0), payload: [1, 2], reason: "not JSON")],
+            streamEvents: [StreamEventRecord(kind: StreamEventRecord.offsetGap, topicPartition: labels1, expectedOffset: 7, foundOffset: 0, message: "gap")],
+            nextOffsets: [labels0: 20, labels1: 1], checkpoint: NewCheckpoint(snapshot: [9, 9], examplesSeen: 20))
+        // The second variant fails on the last statement before the checkpoint (offsets are
+        // written after every row), so all its rows were inserted and must be rolled back.
+        var good = bad
+        good.examples.removeLast()
+        var negativeOffset = good
+        negativeOffset.nextOffsets[labels1] = -1
+        for batch in [bad, negativeOffset] {
+            let error = #expect(throws: AuditLogError.self) { try log.write(batch) }
+            #expect(error?.kind == .constraintViolation)
+
+            #expect(try AuditTable.allCases.map { try log.count($0) } == before)
+            #expect(try log.nextOffsets() == [labels0: 10])
+            #expect(try log.latestCheckpoint() == nil)
+            #expect(try log.undeliveredAlerts().isEmpty)
+        }
+
+        // The same batch without the duplicate goes through whole.
+        let result = try log.write(good)
+        #expect(result.examplesWritten == 10)
+        #expect(try log.count(.examples) == 20)
+        #expect(try log.nextOffsets() == [labels0: 20, labels1: 1])
+        #expect(try log.latestCheckpoint()?.offsets == [labels0: 20, labels1: 1])
+    }
+
+    @Test("positions are unique in examples and dead letters, alert ids in alerts")
+    func uniqueness() throws {
+        let dir = try TemporaryLog()
+        let log = try AuditLog(path: dir.path)
+        let letter = DeadLetterRecord(position: MessagePosition(topic: "labels", partition: 0, offset: 3), payload: [0x7B], reason: "truncated")
+        try log.write(AuditBatch(examples: [example("a", offset: 0)], alerts: [alert(offset: 0)], deadLetters: [letter]))
+        for batch in [
+            AuditBatch(examples: [example("b", offset: 0)]),
+            AuditBatch(deadLetters: [letter]),
+            AuditBatch(alerts: [alert(offset: 0)]),
+        ] {
+            let error = #expect(throws: AuditLogError.self) { try log.write(batch) }
+            #expect(error?.kind == .constraintViolation)
+        }
+        // Same offset on another partition or topic is another message.
+        try log.write(AuditBatch(examples: [example("c", partition: 1, offset: 0), example("d", topic: "other", offset: 0)]))
+        #expect(try log.count(.examples) == 3)
+        #expect(try log.count(.deadLetters) == 1)
+        #expect(try log.count(.alerts) == 1)
+    }
+
+    @Test("history tables refuse UPDATE and DELETE; runs allow setting stopped_at once")
+    func appendOnly() throws {
+        let dir = try TemporaryLog()
+        let log = try AuditLog(path: dir.path)
+        try log.write(AuditBatch(
+            examples: [example("a", offset: 0)], alerts: [alert(offset: 0)], generalization: [generalization(1)],
+            driftEvents: [DriftRecord(detector: "page-hinkley", series: "prequential_nll", statistic: 60, threshold: 50, value: 2, examplesSeen: 1)],
+            deadLetters: [DeadLetterRecord(position: MessagePosition(topic: "labels", partition: 0, offset: 1), payload: [1], reason: "x")],
+            streamEvents: [StreamEventRecord(kind: "offset-gap", message: "gap")]))
+        let run = try log.startRun(configuration: "{\"model\":\"softmax\"}", version: "0.1.0")
+
+        for table in ["examples", "alerts", "generalization", "drift_events", "dead_letters", "stream_events", "runs"] {
+            try raw(dir) { db throws in
+                let update = #expect(throws: DatabaseError.self) { try db.execute(sql: "UPDATE \(table) SET id = id + 100") }
+                #expect(update?.resultCode == .SQLITE_CONSTRAINT)
+                #expect(update?.message?.contains("append-only") == true, "\(table): \(update?.message ?? "")")
+                let delete = #expect(throws: DatabaseError.self) { try db.execute(sql: "DELETE FROM \(table)") }
+                #expect(delete?.message?.contains("append-only") == true, "\(table): \(delete?.message ?? "")")
+                #expect(try Int.fetchOne(db, sql: "SELECT COUNT(*) FROM \(table) WHERE id < 100") == 1)
+            }
+        }
+
+        try log.stopRun(run, at: t0)
+        let again = #expect(throws: AuditLogError.self) { try log.stopRun(run) }
+        #expect(again?.kind == .constraintViolation)
+        #expect(try log.runs().map(\.stopped) == [t0])
+        let bad = #expect(throws: AuditLogError.self) { _ = try log.startRun(configuration: "not json", version: "0.1.0") }
+        #expect(bad?.kind == .constraintViolation)
+    }
+
+    @Test("checkpoints round-trip with every partition's offsets; old ones are pruned")
+    func checkpoints() throws {
+        let dir = try TemporaryLog()
+        let log = try AuditLog(path: dir.path, options: .init(keepCheckpoints: 2))
+        #expect(try log.latestCheckpoint() == nil)
+        let snapshot = (0..<100_000).map { UInt8(truncatingIfNeeded: $0 &* 31) }
+        try log.write(AuditBatch(nextOffsets: [labels1: 7], time: t0))
+        var ids: [Int64] = []
+        for i in 0..<3 {
+            var bytes = snapshot
+            bytes[0] = UInt8(i)
+            let result = try log.write(AuditBatch(
+                nextOffsets: [labels0: Int64(100 * (i + 1))], checkpoint: NewCheckpoint(snapshot: bytes, examplesSeen: 100 * (i + 1)),
+                time: t0.addingTimeInterval(Double(i))))
+            ids.append(try #require(result.checkpointID))
+            #expect(result.checkpointsPruned == (i < 2 ? 0 : 1))
+        }
+        let latest = try #require(try log.latestCheckpoint())
+        var expected = snapshot
+        expected[0] = 2
+        #expect(latest.snapshot == expected)
+        #expect(latest.id == ids[2])
+        #expect(latest.examplesSeen == 300)
+        #expect(latest.created == t0.addingTimeInterval(2))
+        #expect(latest.offsets == [labels0: 300, labels1: 7])
+        #expect(try log.checkpoints().map(\.id) == [ids[2], ids[1]])
+        #expect(try log.pruneCheckpoints(keepNewest: 1) == 1)
+        #expect(try log.checkpoints().map(\.id) == [ids[2]])
+        try raw(dir) { db throws in
+            #expect(throws: DatabaseError.self) { try db.execute(sql: "UPDATE checkpoints SET examples_seen = 0") }
+        }
+    }
+
+    @Test("outbox: alerts wait undelivered in order, then are marked delivered once")
+    func outbox() throws {
+        let dir = try TemporaryLog()
+        let log = try AuditLog(path: dir.path)
+        let alerts = [alert(offset: 4), alert(.memorized, offset: 2), alert(offset: 9)]
+        try log.write(AuditBatch(alerts: alerts))
+        let waiting = try log.undeliveredAlerts()
+        #expect(waiting.map(\.alertID) == alerts.map(\.alertID))
+        #expect(try log.undeliveredAlerts(limit: 2).count == 2)
+
+        let payload = try #require(try JSONSerialization.jsonObject(with: Data(waiting[0].payload.utf8)) as? [String: Any])
+        #expect(payload["alert_id"] as? String == "mislabeled/labels/0/4")
+        #expect(payload["kind"] as? String == "mislabeled")
+        #expect(payload["offset"] as? Int == 4)
+        #expect(payload["label_quality"] as? Double == 0.01)
+        #expect(payload["reason"] as? String == "test \"reason\"\n")
+        #expect(payload["time"] as? Double == t0.timeIntervalSince1970)
+        #expect(waiting[0].payload == alerts[0].jsonPayload)
+
+        #expect(try log.markDelivered(alertIDs: [alerts[0].alertID, alerts[2].alertID]) == 2)
+        #expect(try log.undeliveredAlerts().map(\.alertID) == [alerts[1].alertID])
+        #expect(try log.markDelivered(alertIDs: [alerts[0].alertID, "unknown"]) == 0)
+        #expect(try log.count(.alerts) == 3)
+
+        try raw(dir) { db throws in
+            #expect(throws: DatabaseError.self) { try db.execute(sql: "UPDATE alert_outbox SET payload = '{}'") }
+            #expect(throws: DatabaseError.self) { try db.execute(sql: "UPDATE alert_outbox SET delivered_at = NULL") }
+            #expect(throws: DatabaseError.self) { try db.execute(sql: "DELETE FROM alert_outbox WHERE delivered_at IS NULL") }
+            try db.execute(sql: "DELETE FROM alert_outbox WHERE delivered_at IS NOT NULL")
+            #expect(db.changesCount == 2)
+        }
+    }
+
+    @Test("a reader on another pool sees committed data while a write transaction is open (WAL)")
+    func readerDuringWrite() throws {
+        let dir = try TemporaryLog()
+        let log = try AuditLog(path: dir.path)
+        try log.write(AuditBatch(examples: (0..<5).map { example("e\($0)", offset: $0) }, nextOffsets: [labels0: 5]))
+        let reader = try AuditLog(path: dir.path, options: .init(readOnly: true))
+
+        // A second writer (as the monitor would be) holds an open transaction with new rows.
+        let writer = try DatabasePool(path: dir.path)
+        try writer.write { db in
+            try db.execute(sql: """
+                INSERT INTO examples (example_id, topic, partition, offset, flagged, time) VALUES ('w', 'labels', 0, 5, 0, 0);
+                INSERT INTO partition_offsets (topic, partition, next_offset, updated_at) VALUES ('labels', 0, 6, 0)
+                ON CONFLICT DO UPDATE SET next_offset = excluded.next_offset;
+                """)
+            #expect(try reader.count(.examples) == 5)
+            #expect(try reader.nextOffsets() == [labels0: 5])
+        }
+        #expect(try reader.count(.examples) == 6)
+        #expect(try reader.nextOffsets() == [labels0: 6])
+        let refused = #expect(throws: AuditLogError.self) { try reader.write(AuditBatch(examples: [example("x", offset: 99)])) }
+        #expect(refused != nil)
+    }
+
+    @Test("views: top_suspects, latest_generalization and alerts_per_hour match the rows")
+    func views() throws {
+        let dir = try TemporaryLog()
+        let log = try AuditLog(path: dir.path)
+        // Ids repeat (the same example sent again): only the latest row of an id counts.
+        var rng = SystemRandomNumberGenerator()
+        var rows: [ExampleRecord] = []
+        for offset in 0..<300 {
+            let id = "e\(Int.random(in: 0..<120, using: &rng))"
+            let quality = offset % 17 == 0 ? Double.nan : Double.random(in: 0..<1, using: &rng)
+            rows.append(example(id, offset: Int64(offset), quality: quality, time: t0.addingTimeInterval(Double(offset))))
+        }
+        for chunk in stride(from: 0, to: rows.count, by: 64) {
+            try log.write(AuditBatch(examples: Array(rows[chunk..<min(chunk + 64, rows.count)])))
+        }
+        var latest: [String: Int] = [:]
+        for (i, row) in rows.enumerated() { latest[row.exampleID] = i }
+        let expected = latest.values.sorted()
+            .filter { rows[$0].labelQuality.isFinite }
+            .sorted { rows[$0].labelQuality < rows[$1].labelQuality }
+            .map { rows[$0].position.offset }
+        #expect(try log.suspects().map(\.position.offset) == expected)
+        #expect(try log.suspects(limit: 10).map(\.position.offset) == Array(expected.prefix(10)))
+        let since = t0.addingTimeInterval(200)
+        #expect(try log.suspects(since: since).map(\.position.offset) == expected.filter { $0 >= 200 })
+
+        let series = (1...5).map { generalization($0 * 1000, time: t0.addingTimeInterval(Double($0))) }
+        try log.write(AuditBatch(generalization: Array(series[0..<3])))
+        try log.write(AuditBatch(generalization: Array(series[3...])))
+        #expect(try log.latestGeneralization() == series[4])
+        #expect(try log.generalization() == series)
+        #expect(try log.generalization(limit: 2) == Array(series[3...]))
+        #expect(try log.generalization(since: t0.addingTimeInterval(2), limit: 2) == Array(series[3...]))
+
+        // Alerts spread over hours; the expected counts come from calendar arithmetic.
+        var alerts: [AlertRecord] = []
+        for i in 0..<40 {
+            let kind = AlertKind.allCases[i % 3]
+            let time = t0.addingTimeInterval(Double(i) * 1100)
+            var a = alert(kind, offset: Int64(i), time: time)
+            if kind == .generalizationDrift {
+                a = AlertRecord(alertID: "drift-\(i)", kind: kind, examplesSeen: i, reason: "drift", time: time)
+            }
+            alerts.append(a)
+        }
+        try log.write(AuditBatch(alerts: alerts))
+        var calendar = Calendar(identifier: .gregorian)
+        calendar.timeZone = try #require(TimeZone(identifier: "UTC"))
+        var counts: [String: Int] = [:]
+        for a in alerts {
+            let c = calendar.dateComponents([.year, .month, .day, .hour], from: a.time)
+            let hour = String(format: "%04d-%02d-%02d %02d:00", c.year ?? 0, c.month ?? 0, c.day ?? 0, c.hour ?? 0)
+            counts["\(hour)|\(a.kind.rawValue)", default: 0] += 1
+        }
+        let perHour = try log.alertsPerHour()
+        #expect(Dictionary(uniqueKeysWithValues: perHour.map { ("\($0.hour)|\($0.kind.rawValue)", $0.count) }) == counts)
+        #expect(perHour.map(\.hour) == perHour.map(\.hour).sorted())
+        #expect(try log.alerts(limit: 5).map(\.alertID) == alerts.suffix(5).map(\.alertID))
+        #expect(try log.alerts(kind: .memorized).count == alerts.filter { $0.kind == .memorized }.count)
+        #expect(try log.alerts().last == alerts.last)
+    }
+
+    @Test("non-finite numbers are stored as NULL and read back as NaN or nil")
+    func nonFinite() throws {
+        let dir = try TemporaryLog()
+        let log = try AuditLog(path: dir.path)
+        var row = example("inf", offset: 0)
+        row.curvature = .infinity
+        row.memorization = -.infinity
+        row.labelQuality = .nan
+        var a = alert(offset: 0)
+        a.sensitivity = .nan
+        try log.write(AuditBatch(examples: [row], alerts: [a], generalization: [
+            GeneralizationRecord(examplesSeen: 1, memoryCount: 1, prequentialNLL: .infinity, prequentialError: 0,
+                                 recentPrequentialNLL: 0, recentPrequentialError: 0, looNLL: .nan, looError: 0),
+        ]))
+        try raw(dir) { db throws in
+            let stored = try #require(try Row.fetchOne(db, sql: "SELECT curvature, memorization, label_quality, sensitivity FROM examples"))
+            #expect(stored[0] as DatabaseValue == .null)
+            #expect(stored[1] as DatabaseValue == .null)
+            #expect(stored[2] as DatabaseValue == .null)
+            #expect(stored[3] as Double? == 0.2)
+            #expect(try Int.fetchOne(db, sql: "SELECT COUNT(*) FROM generalization WHERE prequential_nll IS NULL AND loo_nll IS NULL") == 1)
+        }
+        #expect(try log.alerts().first?.sensitivity == nil)
+        #expect(try log.undeliveredAlerts().first?.payload.contains("\"sensitivity\":null") == true)
+        #expect(try log.latestGeneralization()?.looNLL.isNaN == true)
+    }
+
+    @Test("flagged-only mode keeps flagged rows and still advances every offset")
+    func flaggedOnly() throws {
+        let dir = try TemporaryLog()
+        let log = try AuditLog(path: dir.path, options: .init(examples: .flaggedOnly))
+        let rows = (0..<10).map { example("e\($0)", offset: Int64($0), flagged: $0 % 4 == 0) }
+        let result = try log.write(AuditBatch(examples: rows, nextOffsets: [labels0: 10]))
+        #expect(result.examplesWritten == 3)
+        #expect(try log.count(.examples) == 3)
+        #expect(try log.nextOffsets() == [labels0: 10])
+    }
+
+    @Test("dead letters keep a 4 KiB prefix and the full length; stream events round-trip")
+    func deadLettersAndStreamEvents() throws {
+        let dir = try TemporaryLog()
+        let log = try AuditLog(path: dir.path)
+        let huge = [UInt8](repeating: 0x41, count: 2_000_000)
+        let event = StreamEventRecord(kind: StreamEventRecord.offsetGap, topicPartition: labels1, expectedOffset: 5000, foundOffset: 0,
+                                      message: "stored offset past the end", time: t0)
+        try log.write(AuditBatch(
+            deadLetters: [DeadLetterRecord(position: MessagePosition(topic: "labels", partition: 0, offset: 7), payload: huge, reason: "over 1 MiB", time: t0)],
+            streamEvents: [event]))
+        let letter = try #require(try log.deadLetters().first)
+        #expect(letter.payloadPrefix.count == 4096)
+        #expect(letter.payloadLength == 2_000_000)
+        #expect(letter.reason == "over 1 MiB")
+        #expect(try log.streamEvents() == [event])
+    }
+}

@@ -13,6 +13,16 @@ struct ConfigurationProblem: Error, CustomStringConvertible {
 struct ConfigurationFile {
     /// Applies the file's `learner:` section on top of `base`.
     static func apply(path: String, to base: inout LearnerSettings) throws {
+        if let node = try load(path: path), let learner = try node.child("learner") { try base.apply(learner) }
+    }
+
+    /// Applies the file's `kafka:` and `monitor:` sections on top of `base`.
+    static func apply(path: String, to base: inout MonitorSettings) throws {
+        if let node = try load(path: path) { try base.apply(file: node) }
+    }
+
+    /// The file's top-level mapping, checked for unknown sections; nil for an empty file.
+    static func load(path: String) throws -> ConfigNode? {
         let text: String
         do {
             text = try String(contentsOfFile: path, encoding: .utf8)
@@ -26,12 +36,12 @@ struct ConfigurationFile {
             throw ConfigurationProblem(message: "configuration file \(path) is not valid YAML: \(error)")
         }
         guard let top = root as? [String: Any] else {
-            if root == nil { return }
+            if root == nil { return nil }
             throw ConfigurationProblem(message: "configuration file \(path) must be a mapping with a `learner:` section")
         }
         let node = ConfigNode(path: "", value: top)
         try node.allowOnly(["learner", "kafka", "monitor"])
-        if let learner = try node.child("learner") { try base.apply(learner) }
+        return node
     }
 }
 

@@ -8,6 +8,7 @@ struct MPEMonitor: AsyncParsableCommand {
         commandName: "mpe-monitor",
         abstract: "Flag mislabeled and memorized examples in a stream and forecast generalization with the Memory-Perturbation Equation.",
         version: "0.1.0",
-        subcommands: [ReplayCommand.self, ProduceCommand.self, QueryCommand.self]
+        subcommands: [MonitorCommand.self, ReplayCommand.self, ProduceCommand.self, QueryCommand.self],
+        defaultSubcommand: MonitorCommand.self
     )
 }

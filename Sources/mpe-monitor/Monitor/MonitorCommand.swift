@@ -1,0 +1,170 @@
+import ArgumentParser
+import AuditLog
+import Foundation
+import Logging
+import OnlineMPE
+import ServiceLifecycle
+import Stream
+import UnixSignals
+
+/// `mpe-monitor [monitor] --topic labels`: the long-running monitor. Consumes labeled examples
+/// from Kafka, learns from each (test-then-train), writes everything it concludes to the
+/// SQLite audit log, publishes alerts, and commits offsets only once their rows are durable.
+struct MonitorCommand: AsyncParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "monitor",
+        abstract: "Watch a Kafka topic of labeled examples (the default command: `mpe-monitor --topic labels`)."
+    )
+
+    @Option(help: "Topic of labeled examples (default: labels).")
+    var topic: String?
+    @Option(help: "Bootstrap brokers host:port[,host:port] (default: 127.0.0.1:9092).")
+    var brokers: String?
+    @Option(help: "Consumer group (default: mpe-monitor).")
+    var group: String?
+    @Option(name: .customLong("alerts-topic"), help: "Topic for alerts (default: <topic>.alerts).")
+    var alertsTopic: String?
+    @Option(name: .customLong("dead-letter-topic"), help: "Topic for undecodable messages (default: <topic>.dead-letters).")
+    var deadLetterTopic: String?
+    @Option(help: "SQLite audit log (default: mpe-audit.sqlite).")
+    var db: String?
+    @Option(help: "Audit rows per message: all | flagged-only.")
+    var examples: AuditLog.ExampleMode?
+    @Option(name: .customLong("checkpoint-interval"), help: "Examples learned between learner checkpoints (default: 50000).")
+    var checkpointInterval: Int?
+    @Option(name: .customLong("status-interval"), help: "Seconds between status lines (default: 10).")
+    var statusInterval: Double?
+    @Option(name: .customShort("X"), help: "A librdkafka property key=value (repeatable), e.g. -X security.protocol=ssl.")
+    var property: [String] = []
+    @Option(name: .customLong("session-timeout-ms"), help: "Consumer group session timeout (default: 6000).")
+    var sessionTimeout: Int?
+    @ArgumentParser.Flag(name: .customLong("until-drained"), help: "Stop once every assigned partition has been read to its end.")
+    var untilDrained = false
+    @Option(name: .customLong("log-level"), help: "trace | debug | info | notice | warning | error | critical.")
+    var logLevel: String = "info"
+    @OptionGroup var learner: LearnerOptions
+
+    func settings() throws -> (MonitorSettings, LearnerSettings) {
+        var s = MonitorSettings()
+        if let config = learner.config { try ConfigurationFile.apply(path: config, to: &s) }
+        s.apply(environment: ProcessInfo.processInfo.environment)
+        if let topic { s.topic = topic }
+        if let brokers { s.brokers = brokers.split(separator: ",").map { String($0).trimmingCharacters(in: .whitespaces) } }
+        if let group { s.group = group }
+        if let alertsTopic { s.alertsTopic = alertsTopic }
+        if let deadLetterTopic { s.deadLetterTopic = deadLetterTopic }
+        if let db { s.database = db }
+        if let examples { s.examples = examples }
+        if let checkpointInterval { s.checkpointInterval = checkpointInterval }
+        if let statusInterval { s.statusInterval = statusInterval }
+        if let sessionTimeout {
+            s.sessionTimeoutMilliseconds = sessionTimeout
+            s.heartbeatIntervalMilliseconds = max(sessionTimeout / 4, 100)
+        }
+        for entry in property {
+            guard let eq = entry.firstIndex(of: "="), eq != entry.startIndex else { throw ValidationError("-X expects key=value, got '\(entry)'") }
+            s.properties[String(entry[..<eq])] = String(entry[entry.index(after: eq)...])
+        }
+        try s.validate()
+        return (s, try learner.settings())
+    }
+
+    func run() async throws {
+        let (settings, learnerSettings): (MonitorSettings, LearnerSettings)
+        do {
+            (settings, learnerSettings) = try self.settings()
+        } catch let problem as ConfigurationProblem {
+            throw ValidationError(problem.message)
+        }
+        guard let level = Logger.Level(rawValue: logLevel) else { throw ValidationError("--log-level '\(logLevel)': allowed trace | debug | info | notice | warning | error | critical") }
+        LoggingSystem.bootstrap { label in
+            var handler = StreamLogHandler.standardError(label: label)
+            handler.logLevel = level
+            return handler
+        }
+        let logger = Logger(label: "mpe-monitor")
+
+        let audit: AuditLog
+        do {
+            audit = try AuditLog(path: settings.database, options: AuditLog.Options(examples: settings.examples))
+        } catch {
+            throw CommandFailure("audit log \(settings.database): \(error)")
+        }
+        // Restore the newest checkpoint; partitions start at its offsets and re-learn up to
+        // the stored next offsets without writing those rows again.
+        let durable = try audit.nextOffsets()
+        var restored: OnlineLearner?
+        var starts: [TopicPartition: Int64] = [:]
+        if let checkpoint = try audit.latestCheckpoint() {
+            do {
+                restored = try OnlineLearner(restoring: checkpoint.snapshot)
+            } catch {
+                throw CommandFailure("checkpoint \(checkpoint.id) in \(settings.database) cannot be restored: \(error)")
+            }
+            starts = checkpoint.offsets
+            logger.info("restored checkpoint \(checkpoint.id): \(checkpoint.examplesSeen) examples learned; replaying from its offsets")
+        }
+        let runID = try audit.startRun(configuration: configurationJSON(settings, learnerSettings), version: MPEMonitor.configuration.version)
+
+        let startOffsets = starts
+        let client = KafkaConfiguration(bootstrapServers: settings.brokers, properties: settings.properties)
+        let consumer: KafkaConsumer
+        let producer: KafkaProducer
+        do {
+            consumer = try KafkaConsumer(configuration: KafkaConsumerConfiguration(
+                client: client, groupID: settings.group, sessionTimeoutMilliseconds: settings.sessionTimeoutMilliseconds,
+                heartbeatIntervalMilliseconds: settings.heartbeatIntervalMilliseconds, offsetReset: .earliest,
+                maxBatchSize: settings.maxBatch, reportEndOfPartition: untilDrained), logger: logger,
+                closeTimeout: .seconds(min(settings.shutdownTimeout / 3, 10)))
+            producer = try KafkaProducer(configuration: KafkaProducerConfiguration(client: client), logger: logger, reportDeliveries: true)
+            let partitions = try await consumer.partitionCount(topic: settings.topic, timeout: .seconds(10))
+            logger.info("topic \(settings.topic): \(partitions) partitions; audit log \(settings.database); alerts to \(settings.resolvedAlertsTopic)")
+            try consumer.subscribe(topics: [settings.topic]) { assigned in
+                var result: [KafkaTopicPartition: KafkaOffset] = [:]
+                for tp in assigned {
+                    let start = startOffsets[TopicPartition(topic: tp.topic, partition: tp.partition)]
+                    result[tp] = start.map { .exact($0) } ?? .beginning
+                }
+                return result
+            }
+        } catch {
+            try? audit.stopRun(runID)
+            throw CommandFailure("\(error)")
+        }
+
+        let monitor = MonitorService(settings: settings, learnerSettings: learnerSettings, consumer: consumer, producer: producer,
+                                     audit: audit, logger: logger, untilDrained: untilDrained, restored: restored, durable: durable)
+        var configuration = ServiceGroupConfiguration(
+            services: [
+                .init(service: producer),
+                .init(service: consumer),
+                .init(service: monitor, successTerminationBehavior: .gracefullyShutdownGroup, failureTerminationBehavior: .gracefullyShutdownGroup),
+            ],
+            gracefulShutdownSignals: [.sigterm, .sigint],
+            logger: logger)
+        configuration.maximumGracefulShutdownDuration = .seconds(settings.shutdownTimeout)
+        let group = ServiceGroup(configuration: configuration)
+        do {
+            try await group.run()
+        } catch {
+            try? audit.stopRun(runID)
+            throw CommandFailure("\(error)")
+        }
+        try audit.stopRun(runID)
+        try audit.close()
+    }
+
+    func configurationJSON(_ s: MonitorSettings, _ l: LearnerSettings) -> String {
+        let fields: [(String, String)] = [
+            ("topic", s.topic), ("brokers", s.brokers.joined(separator: ",")), ("group", s.group),
+            ("alerts_topic", s.resolvedAlertsTopic), ("dead_letter_topic", s.resolvedDeadLetterTopic),
+            ("examples", s.examples.rawValue), ("checkpoint_interval", String(s.checkpointInterval)),
+            ("model", l.configuration.model.rawValue), ("family", l.configuration.family.rawValue),
+            ("input_dimension", l.inputDimension.map(String.init) ?? "auto"),
+        ]
+        let body = fields.map { "\"\($0.0)\":\"\($0.1.replacingOccurrences(of: "\\", with: "\\\\").replacingOccurrences(of: "\"", with: "\\\""))\"" }
+        return "{" + body.joined(separator: ",") + "}"
+    }
+}
+
+extension AuditLog.ExampleMode: ExpressibleByArgument {}

@@ -1,0 +1,198 @@
+import AuditLog
+import Foundation
+import Logging
+import OnlineMPE
+import ServiceLifecycle
+import Stream
+import Synchronization
+
+/// The pipeline as a `Service`: consume → decode → score → learn → flags → audit log (one
+/// transaction per batch, with the partitions' next offsets) → alerts and dead letters out →
+/// Kafka commit. Kafka's committed offsets follow SQLite, never lead it.
+///
+/// On start it restores the newest learner checkpoint and has every assigned partition start
+/// at the checkpoint's offset; messages between that and the stored next offsets are learned
+/// again (to rebuild the learner exactly) without writing their rows twice.
+struct MonitorService: Service {
+    let settings: MonitorSettings
+    let learnerSettings: LearnerSettings
+    let consumer: KafkaConsumer
+    let producer: KafkaProducer
+    let audit: AuditLog
+    let logger: Logger
+    /// Stop once every assigned partition is at its end (demo and tests).
+    let untilDrained: Bool
+    let restored: OnlineLearner?
+    let durable: [TopicPartition: Int64]
+
+    func run() async throws {
+        var processor = BatchProcessor(settings: learnerSettings, restored: restored, durable: durable, examples: settings.examples)
+        let pending = PendingDeliveries()
+        let audit = self.audit
+        let logger = self.logger
+        // Delivery reports mark alerts delivered in the outbox.
+        let deliveries = Task {
+            for await report in producer.deliveryReports {
+                guard let alertID = pending.take(report.messageID) else { continue }
+                if report.acknowledged {
+                    do { _ = try audit.markDelivered(alertIDs: [alertID]) } catch { logger.error("marking alert \(alertID) delivered: \(error)") }
+                } else {
+                    logger.warning("alert \(alertID) not delivered (it stays in the outbox and is re-sent at the next start): \(report.error.map { "\($0)" } ?? "")")
+                }
+            }
+        }
+        defer { deliveries.cancel() }
+        try resendUndelivered(pending: pending)
+
+        var sinceCheckpoint = 0
+        var atEnd = Set<KafkaTopicPartition>()
+        var assigned = Set<KafkaTopicPartition>()
+        var status = StatusReporter(interval: settings.statusInterval)
+        var errorsLogged = ContinuousClock.now - .seconds(3600)
+        var errorsSinceLog = 0
+
+        loop: for await event in consumer.events.cancelOnGracefulShutdown() {
+            switch event {
+            case .messages(let batch):
+                let before = processor.examplesLearned
+                var (auditBatch, outgoing) = try processor.process(batch, now: Date())
+                sinceCheckpoint += processor.examplesLearned - before
+                if sinceCheckpoint >= settings.checkpointInterval, let snapshot = processor.snapshot() {
+                    auditBatch.checkpoint = NewCheckpoint(snapshot: snapshot, examplesSeen: processor.examplesLearned)
+                    sinceCheckpoint = 0
+                }
+                _ = try audit.write(auditBatch)
+                publish(outgoing, pending: pending)
+                for message in batch { atEnd.remove(message.topicPartition) }
+                status.batch(messages: batch.count, audit: auditBatch)
+                var commit: [KafkaTopicPartition: Int64] = [:]
+                for (tp, offset) in auditBatch.nextOffsets { commit[KafkaTopicPartition(topic: tp.topic, partition: tp.partition)] = offset }
+                do {
+                    try await consumer.commit(commit)
+                } catch {
+                    // SQLite holds the truth; a Kafka commit that fails only costs a longer replay.
+                    logger.debug("kafka commit failed: \(error)")
+                }
+            case .assigned(let partitions):
+                assigned.formUnion(partitions)
+                logger.info("assigned \(partitions.map(\.description).joined(separator: ", "))")
+            case .revoked(let partitions):
+                assigned.subtract(partitions)
+                atEnd.subtract(partitions)
+                logger.info("revoked \(partitions.map(\.description).joined(separator: ", "))")
+            case .endOfPartition(let tp, _):
+                atEnd.insert(tp)
+            case .error(let error):
+                if error.isFatal { throw error }
+                errorsSinceLog += 1
+                if ContinuousClock.now - errorsLogged > .seconds(settings.statusInterval) {
+                    logger.warning("kafka: \(error)\(errorsSinceLog > 1 ? " (\(errorsSinceLog) errors since the last report)" : "")")
+                    errorsLogged = ContinuousClock.now
+                    errorsSinceLog = 0
+                }
+            }
+            if let line = status.lineIfDue(processor: processor, lag: (try? consumer.lag()) ?? []) { logger.info("\(line)") }
+            if untilDrained, !assigned.isEmpty, assigned.isSubset(of: atEnd) { break loop }
+        }
+
+        // Drain: a last checkpoint with the offsets it corresponds to, then alerts out.
+        if let snapshot = processor.snapshot(), sinceCheckpoint > 0 {
+            _ = try audit.write(AuditBatch(checkpoint: NewCheckpoint(snapshot: snapshot, examplesSeen: processor.examplesLearned)))
+        }
+        do {
+            try await producer.flush(timeout: .seconds(min(settings.shutdownTimeout / 2, 10)))
+        } catch {
+            logger.warning("\(error); undelivered alerts stay in the outbox and are re-sent at the next start")
+        }
+        // Let the last delivery reports reach the outbox.
+        try? await Task.sleep(for: .milliseconds(100))
+        if let line = status.finalLine(processor: processor) { logger.info("\(line)") }
+    }
+
+    private func publish(_ outgoing: BatchProcessor.Outgoing, pending: PendingDeliveries) {
+        for alert in outgoing.alerts {
+            send(topic: settings.resolvedAlertsTopic, key: alert.alertID, value: Array(alert.jsonPayload.utf8), alertID: alert.alertID, pending: pending)
+        }
+        for letter in outgoing.deadLetters {
+            let key = "\(letter.position.topic)/\(letter.position.partition)/\(letter.position.offset)"
+            do {
+                try producer.send(KafkaProducerMessage(topic: settings.resolvedDeadLetterTopic, key: Array(key.utf8), value: letter.value,
+                                                       headers: [KafkaHeader(name: "mpe-error", value: Array(letter.reason.utf8))]))
+            } catch {
+                logger.error("dead letter \(key) not sent to \(settings.resolvedDeadLetterTopic) (it is in the audit log): \(error)")
+            }
+        }
+    }
+
+    private func send(topic: String, key: String, value: [UInt8], alertID: String, pending: PendingDeliveries) {
+        do {
+            let id = try producer.send(KafkaProducerMessage(topic: topic, key: Array(key.utf8), value: value))
+            pending.add(id, alertID: alertID)
+        } catch {
+            logger.error("alert \(alertID) not sent (it stays in the outbox): \(error)")
+        }
+    }
+
+    /// Alerts written before a crash but never acknowledged go out again (same key, so
+    /// consumers can de-duplicate).
+    private func resendUndelivered(pending: PendingDeliveries) throws {
+        let undelivered = try audit.undeliveredAlerts()
+        if !undelivered.isEmpty { logger.info("re-sending \(undelivered.count) undelivered alert(s) from the outbox") }
+        for entry in undelivered {
+            send(topic: settings.resolvedAlertsTopic, key: entry.alertID, value: Array(entry.payload.utf8), alertID: entry.alertID, pending: pending)
+        }
+    }
+}
+
+/// Produced alert messages awaiting their delivery report: message id → alert id.
+final class PendingDeliveries: Sendable {
+    private let map = Mutex<[UInt64: String]>([:])
+
+    func add(_ messageID: UInt64, alertID: String) { map.withLock { $0[messageID] = alertID } }
+    func take(_ messageID: UInt64) -> String? { map.withLock { $0.removeValue(forKey: messageID) } }
+}
+
+/// The periodic one-line status: rate, lag, prequential and predicted NLL, flags.
+struct StatusReporter {
+    let interval: Double
+    private var last = ContinuousClock.now
+    private let started = ContinuousClock.now
+    private var messagesSinceLast = 0
+    private var messages = 0
+    private var alerts: [AlertKind: Int] = [:]
+    private var deadLetters = 0
+
+    init(interval: Double) { self.interval = interval }
+
+    mutating func batch(messages count: Int, audit: AuditBatch) {
+        messagesSinceLast += count
+        messages += count
+        for alert in audit.alerts { alerts[alert.kind, default: 0] += 1 }
+        deadLetters += audit.deadLetters.count
+    }
+
+    mutating func lineIfDue(processor: BatchProcessor, lag: [KafkaPartitionLag]) -> String? {
+        let elapsed = ContinuousClock.now - last
+        guard elapsed > .seconds(interval) else { return nil }
+        let seconds = Double(elapsed.components.seconds) + Double(elapsed.components.attoseconds) / 1e18
+        let rate = Double(messagesSinceLast) / seconds
+        last = ContinuousClock.now
+        messagesSinceLast = 0
+        let totalLag = lag.compactMap(\.lag).reduce(0, +)
+        return "status: \(processor.examplesLearned) learned, \(Int(rate)) msg/s, lag \(totalLag), " + figures(processor)
+    }
+
+    func finalLine(processor: BatchProcessor) -> String? {
+        "finished: \(messages) messages this run, \(processor.examplesLearned) learned in all, " + figures(processor)
+    }
+
+    private func figures(_ processor: BatchProcessor) -> String {
+        var text = ""
+        if let g = processor.learner?.latestGeneralization {
+            text += "prequential NLL \(Fmt.fixed(g.prequentialNLL, 4)), LOO-predicted NLL \(Fmt.fixed(g.looNLL, 4)) / error \(Fmt.fixed(g.looError, 4)), "
+        }
+        text += "alerts: \(alerts[.mislabeled, default: 0]) mislabeled, \(alerts[.memorized, default: 0]) memorized, "
+            + "\(alerts[.generalizationDrift, default: 0]) drift; \(deadLetters) dead letters"
+        return text
+    }
+}

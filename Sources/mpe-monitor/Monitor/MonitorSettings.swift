@@ -1,0 +1,76 @@
+import AuditLog
+import Foundation
+
+/// The monitor's transport and bookkeeping settings: the `kafka:` and `monitor:` sections of
+/// the configuration file, overridden by `MPE_*` environment variables, overridden by flags.
+struct MonitorSettings {
+    var brokers = ["127.0.0.1:9092"]
+    var group = "mpe-monitor"
+    var topic = "labels"
+    var alertsTopic: String?
+    var deadLetterTopic: String?
+    /// librdkafka properties passed through (TLS, SASL, timeouts).
+    var properties: [String: String] = [:]
+    var sessionTimeoutMilliseconds = 6000
+    var heartbeatIntervalMilliseconds = 1500
+    var maxBatch = 1000
+    var database = "mpe-audit.sqlite"
+    var examples: AuditLog.ExampleMode = .all
+    /// Examples learned between learner checkpoints.
+    var checkpointInterval = 50_000
+    /// Seconds between status lines.
+    var statusInterval = 10.0
+    /// Seconds allowed for a graceful shutdown.
+    var shutdownTimeout = 30.0
+
+    var resolvedAlertsTopic: String { alertsTopic ?? "\(topic).alerts" }
+    var resolvedDeadLetterTopic: String { deadLetterTopic ?? "\(topic).dead-letters" }
+
+    /// Applies the file's `kafka:` and `monitor:` sections.
+    mutating func apply(file node: ConfigNode) throws {
+        if let kafka = try node.child("kafka") {
+            try kafka.allowOnly(["brokers", "group", "topic", "alerts_topic", "dead_letter_topic", "properties",
+                                 "session_timeout_ms", "heartbeat_interval_ms", "max_batch"])
+            if let v = try kafka.strings("brokers") { brokers = v }
+            if let v = try kafka.string("group") { group = v }
+            if let v = try kafka.string("topic") { topic = v }
+            if let v = try kafka.string("alerts_topic") { alertsTopic = v }
+            if let v = try kafka.string("dead_letter_topic") { deadLetterTopic = v }
+            if let v = try kafka.int("session_timeout_ms") { sessionTimeoutMilliseconds = v }
+            if let v = try kafka.int("heartbeat_interval_ms") { heartbeatIntervalMilliseconds = v }
+            if let v = try kafka.int("max_batch") { maxBatch = v }
+            if let p = try kafka.child("properties") {
+                guard let map = p.mapping else { throw ConfigurationProblem(message: "\(p.path) must be a mapping of librdkafka properties") }
+                for (key, value) in map { properties[key] = "\(value)" }
+            }
+        }
+        if let monitor = try node.child("monitor") {
+            try monitor.allowOnly(["db", "examples", "checkpoint_interval", "status_interval", "shutdown_timeout"])
+            if let v = try monitor.string("db") { database = v }
+            if let v = try monitor.choice("examples", AuditLog.ExampleMode.self) { examples = v }
+            if let v = try monitor.int("checkpoint_interval") { checkpointInterval = v }
+            if let v = try monitor.double("status_interval") { statusInterval = v }
+            if let v = try monitor.double("shutdown_timeout") { shutdownTimeout = v }
+        }
+    }
+
+    /// Applies `MPE_BROKERS`, `MPE_GROUP`, `MPE_TOPIC`, `MPE_ALERTS_TOPIC`,
+    /// `MPE_DEAD_LETTER_TOPIC` and `MPE_DB`.
+    mutating func apply(environment: [String: String]) {
+        if let v = environment["MPE_BROKERS"], !v.isEmpty { brokers = v.split(separator: ",").map(String.init) }
+        if let v = environment["MPE_GROUP"], !v.isEmpty { group = v }
+        if let v = environment["MPE_TOPIC"], !v.isEmpty { topic = v }
+        if let v = environment["MPE_ALERTS_TOPIC"], !v.isEmpty { alertsTopic = v }
+        if let v = environment["MPE_DEAD_LETTER_TOPIC"], !v.isEmpty { deadLetterTopic = v }
+        if let v = environment["MPE_DB"], !v.isEmpty { database = v }
+    }
+
+    func validate() throws {
+        guard maxBatch >= 1 else { throw ConfigurationProblem(message: "kafka.max_batch must be at least 1, got \(maxBatch)") }
+        guard checkpointInterval >= 1 else { throw ConfigurationProblem(message: "monitor.checkpoint_interval must be at least 1, got \(checkpointInterval)") }
+        guard statusInterval > 0, shutdownTimeout > 0 else {
+            throw ConfigurationProblem(message: "monitor.status_interval and monitor.shutdown_timeout must be positive")
+        }
+    }
+}
+

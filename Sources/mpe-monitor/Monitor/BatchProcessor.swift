@@ -25,9 +25,11 @@ struct BatchProcessor {
     private let examplesMode: AuditLog.ExampleMode
     private(set) var rejectedByReason: [String: Int] = [:]
 
-    init(settings: LearnerSettings, restored: OnlineLearner?, durable: [TopicPartition: Int64], examples: AuditLog.ExampleMode) {
+    init(settings: LearnerSettings, restored: OnlineLearner?, positions: [Int: MessagePosition] = [:],
+         durable: [TopicPartition: Int64], examples: AuditLog.ExampleMode) {
         self.settings = settings
         self.learner = restored
+        self.positions = positions
         let dimension = restored?.configuration.inputDimension ?? settings.inputDimension
         self.decoder = ExampleDecoder(dimension: dimension, labels: settings.labels)
         self.durable = durable
@@ -120,12 +122,13 @@ struct BatchProcessor {
                 continue
             }
             // An example flagged on arrival sits at this message; one flagged at a re-scoring
-            // arrived earlier: its position comes from the arrival step.
-            let at = flag.arrivalStep.flatMap { positions[$0] } ?? position
-            let alertID = flag.arrivalStep.flatMap { positions[$0] }.map { AlertRecord.exampleAlertID(kind: kind, position: $0) }
+            // arrived earlier: its position comes from the arrival step (kept across restarts in
+            // the checkpoint, so the id is the same as in a run that never stopped).
+            let at = flag.arrivalStep.flatMap { positions[$0] }
+            let alertID = at.map { AlertRecord.exampleAlertID(kind: kind, position: $0) }
                 ?? "\(kind.rawValue)/step/\(flag.arrivalStep ?? report.step)"
             alerts.append(AlertRecord(
-                alertID: alertID, kind: kind, exampleID: flag.exampleID, position: at, givenLabel: flag.givenLabel,
+                alertID: alertID, kind: kind, exampleID: flag.exampleID, position: at ?? position, givenLabel: flag.givenLabel,
                 predictedLabel: flag.predictedLabel, labelQuality: flag.scores?.labelQuality,
                 memorization: flag.scores?.memorization, sensitivity: flag.scores?.sensitivity,
                 curvature: flag.scores?.curvature, examplesSeen: report.step, reason: flag.reason, time: now))
@@ -151,6 +154,12 @@ struct BatchProcessor {
         }
     }
 
-    /// The learner's snapshot, for a checkpoint.
-    func snapshot() -> [UInt8]? { learner?.snapshot() }
+    /// The learner's snapshot and the positions it may still need, for a checkpoint.
+    func checkpoint() -> [UInt8]? {
+        guard let learner else { return nil }
+        // Exactly the steps a window memory can still re-score, so that two runs that learned
+        // the same examples write the same checkpoint whatever their batch boundaries were.
+        let cutoff = learner.step - (2 * learner.configuration.memory.capacity + 1)
+        return MonitorCheckpoint(learner: learner.snapshot(), positions: positions.filter { $0.key >= cutoff }).encoded()
+    }
 }

@@ -94,10 +94,13 @@ struct MonitorCommand: AsyncParsableCommand {
         // the stored next offsets without writing those rows again.
         let durable = try audit.nextOffsets()
         var restored: OnlineLearner?
+        var restoredPositions: [Int: MessagePosition] = [:]
         var starts: [TopicPartition: Int64] = [:]
         if let checkpoint = try audit.latestCheckpoint() {
             do {
-                restored = try OnlineLearner(restoring: checkpoint.snapshot)
+                let saved = try MonitorCheckpoint(decoding: checkpoint.snapshot)
+                restored = try OnlineLearner(restoring: saved.learner)
+                restoredPositions = saved.positions
             } catch {
                 throw CommandFailure("checkpoint \(checkpoint.id) in \(settings.database) cannot be restored: \(error)")
             }
@@ -133,7 +136,8 @@ struct MonitorCommand: AsyncParsableCommand {
         }
 
         let monitor = MonitorService(settings: settings, learnerSettings: learnerSettings, consumer: consumer, producer: producer,
-                                     audit: audit, logger: logger, untilDrained: untilDrained, restored: restored, durable: durable)
+                                     audit: audit, logger: logger, untilDrained: untilDrained, restored: restored,
+                                     restoredPositions: restoredPositions, durable: durable)
         var configuration = ServiceGroupConfiguration(
             services: [
                 .init(service: producer),

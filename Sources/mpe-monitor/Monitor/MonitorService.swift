@@ -23,10 +23,12 @@ struct MonitorService: Service {
     /// Stop once every assigned partition is at its end (demo and tests).
     let untilDrained: Bool
     let restored: OnlineLearner?
+    let restoredPositions: [Int: MessagePosition]
     let durable: [TopicPartition: Int64]
 
     func run() async throws {
-        var processor = BatchProcessor(settings: learnerSettings, restored: restored, durable: durable, examples: settings.examples)
+        var processor = BatchProcessor(settings: learnerSettings, restored: restored, positions: restoredPositions,
+                                       durable: durable, examples: settings.examples)
         let pending = PendingDeliveries()
         let audit = self.audit
         let logger = self.logger
@@ -57,7 +59,7 @@ struct MonitorService: Service {
                 let before = processor.examplesLearned
                 var (auditBatch, outgoing) = try processor.process(batch, now: Date())
                 sinceCheckpoint += processor.examplesLearned - before
-                if sinceCheckpoint >= settings.checkpointInterval, let snapshot = processor.snapshot() {
+                if sinceCheckpoint >= settings.checkpointInterval, let snapshot = processor.checkpoint() {
                     auditBatch.checkpoint = NewCheckpoint(snapshot: snapshot, examplesSeen: processor.examplesLearned)
                     sinceCheckpoint = 0
                 }
@@ -96,7 +98,7 @@ struct MonitorService: Service {
         }
 
         // Drain: a last checkpoint with the offsets it corresponds to, then alerts out.
-        if let snapshot = processor.snapshot(), sinceCheckpoint > 0 {
+        if let snapshot = processor.checkpoint(), sinceCheckpoint > 0 {
             _ = try audit.write(AuditBatch(checkpoint: NewCheckpoint(snapshot: snapshot, examplesSeen: processor.examplesLearned)))
         }
         do {

@@ -26,10 +26,19 @@ struct Options {
     func int(_ key: String, _ fallback: Int) -> Int { values[key].flatMap { Int($0) } ?? fallback }
 }
 
-/// The message shape of the d=64, K=10 workload: seeded, four decimals per feature.
+/// The message shape of the d=64, K=10 workload: seeded, four decimals per feature, each
+/// class a centre in [-1, 1]^d with uniform noise of width 1 around it (learnable, so flags
+/// are as rare as in real data), and 5 % of the labels flipped at random.
 func exampleMessage(_ i: Int, dimension: Int, random: inout SystemRandomNumberGeneratorSeeded) -> ExampleMessage {
-    let x = (0..<dimension).map { _ in Double(Int(random.next() % 20001) - 10000) / 10000 }
-    return ExampleMessage(id: "e\(i)", x: x, y: Double(random.next() % 10))
+    let y = Int(random.next() % 10)
+    let x = (0..<dimension).map { j -> Double in
+        var centre = SystemRandomNumberGeneratorSeeded(state: UInt64(y * 1_000_003 + j))
+        let c = Double(Int(centre.next() % 20001) - 10000) / 10000
+        let noise = Double(Int(random.next() % 10001) - 5000) / 10000
+        return (min(max(c + noise, -1.5), 1.5) * 10000).rounded() / 10000
+    }
+    let label = random.next() % 20 == 0 ? Int(random.next() % 10) : y
+    return ExampleMessage(id: "e\(i)", x: x, y: Double(label))
 }
 
 /// SplitMix64: the same lines on every run.

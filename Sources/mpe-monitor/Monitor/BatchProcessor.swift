@@ -70,10 +70,12 @@ struct BatchProcessor {
                 learner = try OnlineLearner(configuration: configuration)
                 self.decoder = ExampleDecoder(dimension: decoded.x.count, labels: settings.labels)
             }
-            guard var model = learner else { continue }
+            // Mutated in place through the optional: a `var model = learner` copy would make
+            // every update copy the learner's arrays (copy-on-write with two owners).
             let report: ExampleReport
             do {
-                report = try model.learn(LabeledExample(id: decoded.id, x: decoded.x, y: decoded.y, weight: decoded.weight))
+                guard let r = try learner?.learn(LabeledExample(id: decoded.id, x: decoded.x, y: decoded.y, weight: decoded.weight)) else { continue }
+                report = r
             } catch {
                 // The learner refuses (e.g. a label outside the classes): a dead letter, not a crash.
                 rejectedByReason["learner", default: 0] += 1
@@ -82,10 +84,8 @@ struct BatchProcessor {
                     message.withValue { audit.deadLetters.append(DeadLetterRecord(position: position, payload: $0, reason: reason, time: now)) }
                     outgoing.deadLetters.append((position, message.value, reason))
                 }
-                learner = model
                 continue
             }
-            learner = model
             positions[report.step] = position
             if replay { continue }
             record(report, message: decoded, position: position, now: now, into: &audit, alerts: &outgoing.alerts)

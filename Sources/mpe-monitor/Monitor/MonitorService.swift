@@ -32,12 +32,14 @@ struct MonitorService: Service {
         let pending = PendingDeliveries()
         let audit = self.audit
         let logger = self.logger
-        // Delivery reports mark alerts delivered in the outbox.
+        // Delivery reports mark alerts delivered in the outbox: collected here and written once
+        // per batch (one transaction each, not one per alert).
+        let delivered = DeliveredAlerts()
         let deliveries = Task {
             for await report in producer.deliveryReports {
                 guard let alertID = pending.take(report.messageID) else { continue }
                 if report.acknowledged {
-                    do { _ = try audit.markDelivered(alertIDs: [alertID]) } catch { logger.error("marking alert \(alertID) delivered: \(error)") }
+                    delivered.add(alertID)
                 } else {
                     logger.warning("alert \(alertID) not delivered (it stays in the outbox and is re-sent at the next start): \(report.error.map { "\($0)" } ?? "")")
                 }
@@ -47,6 +49,7 @@ struct MonitorService: Service {
         try resendUndelivered(pending: pending)
 
         var sinceCheckpoint = 0
+        let committer = KafkaCommitter(consumer: consumer, logger: logger)
         var atEnd = Set<KafkaTopicPartition>()
         var assigned = Set<KafkaTopicPartition>()
         var status = StatusReporter(interval: settings.statusInterval)
@@ -65,16 +68,14 @@ struct MonitorService: Service {
                 }
                 _ = try audit.write(auditBatch)
                 publish(outgoing, pending: pending)
+                try markDelivered(delivered)
                 for message in batch { atEnd.remove(message.topicPartition) }
                 status.batch(messages: batch.count, audit: auditBatch)
+                // Kafka's offsets follow SQLite's, in the background: the next batch does not wait
+                // for the broker's answer (SQLite holds the truth; a lost commit costs nothing).
                 var commit: [KafkaTopicPartition: Int64] = [:]
                 for (tp, offset) in auditBatch.nextOffsets { commit[KafkaTopicPartition(topic: tp.topic, partition: tp.partition)] = offset }
-                do {
-                    try await consumer.commit(commit)
-                } catch {
-                    // SQLite holds the truth; a Kafka commit that fails only costs a longer replay.
-                    logger.debug("kafka commit failed: \(error)")
-                }
+                committer.submit(commit)
             case .assigned(let partitions):
                 assigned.formUnion(partitions)
                 logger.info("assigned \(partitions.map(\.description).joined(separator: ", "))")
@@ -97,6 +98,7 @@ struct MonitorService: Service {
             if untilDrained, !assigned.isEmpty, assigned.isSubset(of: atEnd) { break loop }
         }
 
+        await committer.finish()
         // Drain: a last checkpoint with the offsets it corresponds to, then alerts out.
         if let snapshot = processor.checkpoint(), sinceCheckpoint > 0 {
             _ = try audit.write(AuditBatch(checkpoint: NewCheckpoint(snapshot: snapshot, examplesSeen: processor.examplesLearned)))
@@ -108,7 +110,13 @@ struct MonitorService: Service {
         }
         // Let the last delivery reports reach the outbox.
         try? await Task.sleep(for: .milliseconds(100))
+        try markDelivered(delivered)
         if let line = status.finalLine(processor: processor) { logger.info("\(line)") }
+    }
+
+    private func markDelivered(_ delivered: DeliveredAlerts) throws {
+        let ids = delivered.drain()
+        if !ids.isEmpty { _ = try audit.markDelivered(alertIDs: ids) }
     }
 
     private func publish(_ outgoing: BatchProcessor.Outgoing, pending: PendingDeliveries) {
@@ -152,6 +160,61 @@ final class PendingDeliveries: Sendable {
 
     func add(_ messageID: UInt64, alertID: String) { map.withLock { $0[messageID] = alertID } }
     func take(_ messageID: UInt64) -> String? { map.withLock { $0.removeValue(forKey: messageID) } }
+}
+
+/// Commits the latest durable offsets to Kafka, one commit in flight at a time; offsets
+/// submitted meanwhile are merged and go out with the next one.
+final class KafkaCommitter: Sendable {
+    private let consumer: KafkaConsumer
+    private let logger: Logger
+    private let state = Mutex<(pending: [KafkaTopicPartition: Int64], running: Task<Void, Never>?)>(([:], nil))
+
+    init(consumer: KafkaConsumer, logger: Logger) {
+        self.consumer = consumer
+        self.logger = logger
+    }
+
+    func submit(_ offsets: [KafkaTopicPartition: Int64]) {
+        state.withLock { state in
+            state.pending.merge(offsets) { max($0, $1) }
+            if state.running == nil { state.running = makeTask() }
+        }
+    }
+
+    /// Called with the lock held: commits what is pending until nothing is.
+    private func makeTask() -> Task<Void, Never> {
+        Task { [self] in
+            while true {
+                let next = state.withLock { state -> [KafkaTopicPartition: Int64]? in
+                    if state.pending.isEmpty {
+                        state.running = nil
+                        return nil
+                    }
+                    defer { state.pending = [:] }
+                    return state.pending
+                }
+                guard let next else { return }
+                do {
+                    try await consumer.commit(next)
+                } catch {
+                    logger.debug("kafka commit failed (SQLite holds the offsets): \(error)")
+                }
+            }
+        }
+    }
+
+    /// Waits for the commit in flight and anything still pending.
+    func finish() async {
+        while let task = state.withLock({ $0.running }) { await task.value }
+    }
+}
+
+/// Alert ids acknowledged by the broker and not yet marked delivered in the outbox.
+final class DeliveredAlerts: Sendable {
+    private let ids = Mutex<[String]>([])
+
+    func add(_ id: String) { ids.withLock { $0.append(id) } }
+    func drain() -> [String] { ids.withLock { ids in defer { ids.removeAll() }; return ids } }
 }
 
 /// The periodic one-line status: rate, lag, prequential and predicted NLL, flags.

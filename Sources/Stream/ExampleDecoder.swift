@@ -115,6 +115,11 @@ public struct ExampleDecoder: Sendable {
         guard s.peek() == ASCII.openBrace else {
             if s.atEnd { throw s.syntaxError("no JSON value, only whitespace") }
             if let kind = JSONScanner.valueKind(startingWith: s.peek()) {
+                // Only a complete JSON value is "the wrong type"; `not json` or `[1,` is not JSON.
+                var probe = s
+                try probe.skipValue(depth: 1, maxDepth: Self.maxNestingDepth)
+                probe.skipWhitespace()
+                if !probe.atEnd { throw probe.syntaxError("unexpected data after the JSON value") }
                 throw ExampleDecodeError(.wrongType(field: "message", found: kind), detail: "expected an object")
             }
             throw s.syntaxError("expected '{'")

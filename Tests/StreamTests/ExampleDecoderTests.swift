@@ -154,7 +154,10 @@ import Testing
     }
 
     @Test func syntaxErrorsCarryTheByteOffset() {
-        for (line, offset) in [(#"{"id":01}"#, 6), (#"{"id":"a",}"#, 10), ("{\"id\":\"a\u{1}\"}", 8), (#"{"k":tru}"#, 8)] {
+        // A text that merely starts like another value ("not json", "[1,") is not JSON, not a
+        // value of the wrong type.
+        for (line, offset) in [(#"{"id":01}"#, 6), (#"{"id":"a",}"#, 10), ("{\"id\":\"a\u{1}\"}", 8), (#"{"k":tru}"#, 8),
+                               ("not json", 1), ("[1,", 3), ("42 43", 3), ("nullx", 4)] {
             #expect(throws: ExampleDecodeError.self) { try ExampleDecoder().decode(line) }
             do {
                 _ = try ExampleDecoder().decode(line)

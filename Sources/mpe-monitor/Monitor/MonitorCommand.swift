@@ -40,6 +40,10 @@ struct MonitorCommand: AsyncParsableCommand {
     var sessionTimeout: Int?
     @ArgumentParser.Flag(name: .customLong("until-drained"), help: "Stop once every assigned partition has been read to its end.")
     var untilDrained = false
+    @Option(name: .customLong("metrics-port"), help: "Serve Prometheus metrics on http://<metrics-host>:<port>/metrics (off when absent).")
+    var metricsPort: Int?
+    @Option(name: .customLong("metrics-host"), help: "Address the metrics endpoint listens on (default: 127.0.0.1; 0.0.0.0 for a remote Prometheus).")
+    var metricsHost: String = "127.0.0.1"
     @Option(name: .customLong("log-level"), help: "trace | debug | info | notice | warning | error | critical.")
     var logLevel: String = "info"
     @OptionGroup var learner: LearnerOptions
@@ -138,12 +142,18 @@ struct MonitorCommand: AsyncParsableCommand {
         let monitor = MonitorService(settings: settings, learnerSettings: learnerSettings, consumer: consumer, producer: producer,
                                      audit: audit, logger: logger, untilDrained: untilDrained, restored: restored,
                                      restoredPositions: restoredPositions, durable: durable)
+        var services: [ServiceGroupConfiguration.ServiceConfiguration] = []
+        if let metricsPort {
+            services.append(.init(service: MetricsEndpoint.start(host: metricsHost, port: metricsPort)))
+            logger.info("metrics on http://\(metricsHost):\(metricsPort)/metrics")
+        }
+        services += [
+            .init(service: producer),
+            .init(service: consumer),
+            .init(service: monitor, successTerminationBehavior: .gracefullyShutdownGroup, failureTerminationBehavior: .gracefullyShutdownGroup),
+        ]
         var configuration = ServiceGroupConfiguration(
-            services: [
-                .init(service: producer),
-                .init(service: consumer),
-                .init(service: monitor, successTerminationBehavior: .gracefullyShutdownGroup, failureTerminationBehavior: .gracefullyShutdownGroup),
-            ],
+            services: services,
             gracefulShutdownSignals: [.sigterm, .sigint],
             logger: logger)
         configuration.maximumGracefulShutdownDuration = .seconds(settings.shutdownTimeout)

@@ -1,6 +1,7 @@
 import AuditLog
 import Foundation
 import Logging
+import Metrics
 import OnlineMPE
 import ServiceLifecycle
 import Stream
@@ -49,6 +50,7 @@ struct MonitorService: Service {
         try resendUndelivered(pending: pending)
 
         var sinceCheckpoint = 0
+        let metrics = MonitorMetrics()
         let committer = KafkaCommitter(consumer: consumer, logger: logger)
         var atEnd = Set<KafkaTopicPartition>()
         var assigned = Set<KafkaTopicPartition>()
@@ -59,6 +61,7 @@ struct MonitorService: Service {
         loop: for await event in consumer.events.cancelOnGracefulShutdown() {
             switch event {
             case .messages(let batch):
+                let batchStart = ContinuousClock.now
                 let before = processor.examplesLearned
                 var (auditBatch, outgoing) = try processor.process(batch, now: Date())
                 sinceCheckpoint += processor.examplesLearned - before
@@ -71,6 +74,8 @@ struct MonitorService: Service {
                 try markDelivered(delivered)
                 for message in batch { atEnd.remove(message.topicPartition) }
                 status.batch(messages: batch.count, audit: auditBatch)
+                record(metrics, batch: batch.count, learned: processor.examplesLearned - before, audit: auditBatch,
+                       processor: processor, started: batchStart)
                 // Kafka's offsets follow SQLite's, in the background: the next batch does not wait
                 // for the broker's answer (SQLite holds the truth; a lost commit costs nothing).
                 var commit: [KafkaTopicPartition: Int64] = [:]
@@ -112,6 +117,26 @@ struct MonitorService: Service {
         try? await Task.sleep(for: .milliseconds(100))
         try markDelivered(delivered)
         if let line = status.finalLine(processor: processor) { logger.info("\(line)") }
+    }
+
+    private func record(_ metrics: MonitorMetrics, batch: Int, learned: Int, audit: AuditBatch, processor: BatchProcessor, started: ContinuousClock.Instant) {
+        metrics.messages.increment(by: batch)
+        metrics.learned.increment(by: learned)
+        metrics.deadLetters.increment(by: audit.deadLetters.count)
+        for alert in audit.alerts {
+            switch alert.kind {
+            case .mislabeled: metrics.mislabeled.increment()
+            case .memorized: metrics.memorized.increment()
+            case .generalizationDrift: metrics.drift.increment()
+            }
+        }
+        if let g = processor.learner?.latestGeneralization {
+            metrics.prequentialNLL.record(g.prequentialNLL)
+            metrics.looNLL.record(g.looNLL)
+            metrics.looError.record(g.looError)
+        }
+        if let lag = try? consumer.lag() { metrics.lag.record(Double(lag.compactMap(\.lag).reduce(0, +))) }
+        metrics.batchSeconds.record(duration: ContinuousClock.now - started)
     }
 
     private func markDelivered(_ delivered: DeliveredAlerts) throws {

@@ -1,0 +1,33 @@
+import Hummingbird
+import Metrics
+import Prometheus
+import ServiceLifecycle
+
+/// The monitor's metrics (swift-metrics), served in Prometheus' text format on
+/// `GET /metrics` by a small Hummingbird application that runs as one more service.
+enum MetricsEndpoint {
+    /// Installs the Prometheus backend for swift-metrics and returns the HTTP service.
+    static func start(host: String, port: Int) -> any Service {
+        let registry = PrometheusCollectorRegistry()
+        MetricsSystem.bootstrap(PrometheusMetricsFactory(registry: registry))
+        let router = Router()
+        router.get("metrics") { _, _ -> String in registry.emitToString() }
+        return Application(router: router, configuration: .init(address: .hostname(host, port: port), serverName: "mpe-monitor"))
+    }
+}
+
+/// The monitor's instruments. Without `--metrics-port` swift-metrics keeps its no-op
+/// backend, so recording costs next to nothing.
+struct MonitorMetrics {
+    let messages = Counter(label: "mpe_messages_total")
+    let learned = Counter(label: "mpe_examples_learned_total")
+    let deadLetters = Counter(label: "mpe_dead_letters_total")
+    let mislabeled = Counter(label: "mpe_alerts_total", dimensions: [("kind", "mislabeled")])
+    let memorized = Counter(label: "mpe_alerts_total", dimensions: [("kind", "memorized")])
+    let drift = Counter(label: "mpe_alerts_total", dimensions: [("kind", "generalization-drift")])
+    let lag = Gauge(label: "mpe_consumer_lag")
+    let prequentialNLL = Gauge(label: "mpe_prequential_nll")
+    let looNLL = Gauge(label: "mpe_loo_predicted_nll")
+    let looError = Gauge(label: "mpe_loo_predicted_error")
+    let batchSeconds = Timer(label: "mpe_batch_duration_seconds")
+}

@@ -24,10 +24,15 @@ struct BatchProcessor {
     private var positions: [Int: MessagePosition] = [:]
     private let examplesMode: AuditLog.ExampleMode
     private(set) var rejectedByReason: [String: Int] = [:]
+    /// The offset each partition should deliver next: where it was asked to start, then one
+    /// past the last message. A message below it means the broker's log went back (a broker
+    /// that lost its data hands out offsets from 0 again); above it, messages are missing.
+    private var expected: [TopicPartition: Int64]
 
     init(settings: LearnerSettings, restored: OnlineLearner?, positions: [Int: MessagePosition] = [:],
-         durable: [TopicPartition: Int64], examples: AuditLog.ExampleMode) {
+         durable: [TopicPartition: Int64], starts: [TopicPartition: Int64] = [:], examples: AuditLog.ExampleMode) {
         self.settings = settings
+        self.expected = starts
         self.learner = restored
         self.positions = positions
         let dimension = restored?.configuration.inputDimension ?? settings.inputDimension
@@ -46,6 +51,13 @@ struct BatchProcessor {
             let position = MessagePosition(topic: message.topic, partition: message.partition, offset: message.offset)
             let tp = TopicPartition(topic: message.topic, partition: message.partition)
             audit.nextOffsets[tp] = message.offset + 1
+            if let next = expected[tp], message.offset != next {
+                audit.streamEvents.append(streamEvent(tp, expected: next, found: message.offset, now: now))
+                // Below: the log went back and offsets are reused. What arrives is new data and is
+                // learned; rows are written again only from the stored offset on (the audit
+                // log's positions are unique), which the event says.
+            }
+            expected[tp] = message.offset + 1
             let replay = message.offset < durable[tp, default: -1]
             let decoder = self.decoder
             let result: Result<ExampleMessage, ExampleDecodeError> = message.withValue { bytes in
@@ -140,6 +152,23 @@ struct BatchProcessor {
                 prequentialError: g.prequentialError, recentPrequentialNLL: g.recentPrequentialNLL,
                 recentPrequentialError: g.recentPrequentialError, looNLL: g.looNLL, looError: g.looError, time: now))
         }
+    }
+
+    private func streamEvent(_ tp: TopicPartition, expected next: Int64, found offset: Int64, now: Date) -> StreamEventRecord {
+        if offset < next {
+            let durableEnd = durable[tp, default: 0]
+            return StreamEventRecord(
+                kind: "offset-reset", topicPartition: tp, expectedOffset: next, foundOffset: offset,
+                message: "\(tp.topic)[\(tp.partition)] went back from offset \(next) to \(offset): the broker's log was reset "
+                    + "(e.g. a restart of a broker without persistent storage). New messages are learned; those at offsets "
+                    + "below \(durableEnd) reuse positions already in the audit log and get no example rows of their own.",
+                time: now)
+        }
+        return StreamEventRecord(
+            kind: StreamEventRecord.offsetGap, topicPartition: tp, expectedOffset: next, foundOffset: offset,
+            message: "\(tp.topic)[\(tp.partition)]: offsets \(next)..<\(offset) were not delivered (deleted by retention, "
+                + "compacted, transaction markers, or lost by the broker)",
+            time: now)
     }
 
     /// Keeps arrival positions for about two memory capacities: enough for every example a

@@ -113,7 +113,7 @@ struct MonitorCommand: AsyncParsableCommand {
         }
         let runID = try audit.startRun(configuration: configurationJSON(settings, learnerSettings), version: MPEMonitor.configuration.version)
 
-        let startOffsets = starts
+        let resume = ResumeOffsets(starts)
         let client = KafkaConfiguration(bootstrapServers: settings.brokers, properties: settings.properties)
         let consumer: KafkaConsumer
         let producer: KafkaProducer
@@ -129,7 +129,7 @@ struct MonitorCommand: AsyncParsableCommand {
             try consumer.subscribe(topics: [settings.topic]) { assigned in
                 var result: [KafkaTopicPartition: KafkaOffset] = [:]
                 for tp in assigned {
-                    let start = startOffsets[TopicPartition(topic: tp.topic, partition: tp.partition)]
+                    let start = resume.offset(TopicPartition(topic: tp.topic, partition: tp.partition))
                     result[tp] = start.map { .exact($0) } ?? .beginning
                 }
                 return result
@@ -141,7 +141,7 @@ struct MonitorCommand: AsyncParsableCommand {
 
         let monitor = MonitorService(settings: settings, learnerSettings: learnerSettings, consumer: consumer, producer: producer,
                                      audit: audit, logger: logger, untilDrained: untilDrained, restored: restored,
-                                     restoredPositions: restoredPositions, durable: durable)
+                                     restoredPositions: restoredPositions, resume: resume, durable: durable)
         var services: [ServiceGroupConfiguration.ServiceConfiguration] = []
         if let metricsPort {
             services.append(.init(service: MetricsEndpoint.start(host: metricsHost, port: metricsPort)))

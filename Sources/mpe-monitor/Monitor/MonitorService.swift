@@ -25,11 +25,14 @@ struct MonitorService: Service {
     let untilDrained: Bool
     let restored: OnlineLearner?
     let restoredPositions: [Int: MessagePosition]
+    /// Where each partition resumes when (re)assigned: the checkpoint's offsets at start, then
+    /// the next offset after what this run processed (shared with the rebalance callback).
+    let resume: ResumeOffsets
     let durable: [TopicPartition: Int64]
 
     func run() async throws {
         var processor = BatchProcessor(settings: learnerSettings, restored: restored, positions: restoredPositions,
-                                       durable: durable, examples: settings.examples)
+                                       durable: durable, starts: resume.current, examples: settings.examples)
         let pending = PendingDeliveries()
         let audit = self.audit
         let logger = self.logger
@@ -70,6 +73,10 @@ struct MonitorService: Service {
                     sinceCheckpoint = 0
                 }
                 _ = try audit.write(auditBatch)
+                resume.advance(auditBatch.nextOffsets)
+                for event in auditBatch.streamEvents {
+                    if event.kind == StreamEventRecord.offsetGap { logger.notice("\(event.message)") } else { logger.error("\(event.message)") }
+                }
                 publish(outgoing, pending: pending)
                 try markDelivered(delivered)
                 for message in batch { atEnd.remove(message.topicPartition) }
@@ -232,6 +239,22 @@ final class KafkaCommitter: Sendable {
     func finish() async {
         while let task = state.withLock({ $0.running }) { await task.value }
     }
+}
+
+/// The offsets partitions resume from on (re)assignment. A rebalance in the middle of a run
+/// must not send a partition back to the checkpoint: its messages would be learned twice.
+final class ResumeOffsets: Sendable {
+    private let offsets: Mutex<[TopicPartition: Int64]>
+
+    init(_ initial: [TopicPartition: Int64]) { offsets = Mutex(initial) }
+
+    var current: [TopicPartition: Int64] { offsets.withLock { $0 } }
+
+    func advance(_ next: [TopicPartition: Int64]) {
+        offsets.withLock { $0.merge(next) { _, new in new } }
+    }
+
+    func offset(_ tp: TopicPartition) -> Int64? { offsets.withLock { $0[tp] } }
 }
 
 /// Alert ids acknowledged by the broker and not yet marked delivered in the outbox.

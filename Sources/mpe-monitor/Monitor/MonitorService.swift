@@ -284,14 +284,14 @@ struct StatusReporter {
         deadLetters += audit.deadLetters.count
     }
 
-    mutating func lineIfDue(processor: BatchProcessor, lag: [KafkaPartitionLag]) -> String? {
+    mutating func lineIfDue(processor: BatchProcessor, lag: @autoclosure () -> [KafkaPartitionLag]) -> String? {
         let elapsed = ContinuousClock.now - last
         guard elapsed > .seconds(interval) else { return nil }
         let seconds = Double(elapsed.components.seconds) + Double(elapsed.components.attoseconds) / 1e18
         let rate = Double(messagesSinceLast) / seconds
         last = ContinuousClock.now
         messagesSinceLast = 0
-        let totalLag = lag.compactMap(\.lag).reduce(0, +)
+        let totalLag = lag().compactMap(\.lag).reduce(0, +)
         return "status: \(processor.examplesLearned) learned, \(Int(rate)) msg/s, lag \(totalLag), " + figures(processor)
     }
 

@@ -41,15 +41,8 @@ struct ProduceCommand: AsyncParsableCommand {
     }
 
     func run() async throws {
-        var properties: [String: String] = [:]
-        for entry in property {
-            guard let eq = entry.firstIndex(of: "="), eq != entry.startIndex else {
-                throw ValidationError("-X expects key=value, got '\(entry)'")   // a usage error: show usage
-            }
-            properties[String(entry[..<eq])] = String(entry[entry.index(after: eq)...])
-        }
-        let brokerList = (brokers ?? ProcessInfo.processInfo.environment["MPE_BROKERS"] ?? "127.0.0.1:9092")
-            .split(separator: ",").map { String($0).trimmingCharacters(in: .whitespaces) }
+        let properties = try MonitorSettings.properties(fromOptions: property)
+        let brokerList = MonitorSettings.brokerList(brokers ?? ProcessInfo.processInfo.environment["MPE_BROKERS"] ?? "127.0.0.1:9092")
         var logger = Logger(label: "mpe-monitor.produce")
         logger.logLevel = .warning
         let producer: KafkaProducer

@@ -53,7 +53,7 @@ struct MonitorCommand: AsyncParsableCommand {
         if let config = learner.config { try ConfigurationFile.apply(path: config, to: &s) }
         s.apply(environment: ProcessInfo.processInfo.environment)
         if let topic { s.topic = topic }
-        if let brokers { s.brokers = brokers.split(separator: ",").map { String($0).trimmingCharacters(in: .whitespaces) } }
+        if let brokers { s.brokers = MonitorSettings.brokerList(brokers) }
         if let group { s.group = group }
         if let alertsTopic { s.alertsTopic = alertsTopic }
         if let deadLetterTopic { s.deadLetterTopic = deadLetterTopic }
@@ -65,10 +65,7 @@ struct MonitorCommand: AsyncParsableCommand {
             s.sessionTimeoutMilliseconds = sessionTimeout
             s.heartbeatIntervalMilliseconds = max(sessionTimeout / 4, 100)
         }
-        for entry in property {
-            guard let eq = entry.firstIndex(of: "="), eq != entry.startIndex else { throw ValidationError("-X expects key=value, got '\(entry)'") }
-            s.properties[String(entry[..<eq])] = String(entry[entry.index(after: eq)...])
-        }
+        s.properties.merge(try MonitorSettings.properties(fromOptions: property)) { _, flag in flag }
         try s.validate()
         return (s, try learner.settings())
     }
@@ -168,16 +165,15 @@ struct MonitorCommand: AsyncParsableCommand {
         try audit.close()
     }
 
+    /// The run's effective configuration, recorded in the audit log's `runs` table.
     func configurationJSON(_ s: MonitorSettings, _ l: LearnerSettings) -> String {
-        let fields: [(String, String)] = [
+        JSONText.object([
             ("topic", s.topic), ("brokers", s.brokers.joined(separator: ",")), ("group", s.group),
             ("alerts_topic", s.resolvedAlertsTopic), ("dead_letter_topic", s.resolvedDeadLetterTopic),
             ("examples", s.examples.rawValue), ("checkpoint_interval", String(s.checkpointInterval)),
             ("model", l.configuration.model.rawValue), ("family", l.configuration.family.rawValue),
             ("input_dimension", l.inputDimension.map(String.init) ?? "auto"),
-        ]
-        let body = fields.map { "\"\($0.0)\":\"\($0.1.replacingOccurrences(of: "\\", with: "\\\\").replacingOccurrences(of: "\"", with: "\\\""))\"" }
-        return "{" + body.joined(separator: ",") + "}"
+        ].map { ($0.0, JSONText.string($0.1)) })
     }
 }
 

@@ -1,3 +1,4 @@
+import ArgumentParser
 import AuditLog
 import Foundation
 
@@ -57,12 +58,29 @@ struct MonitorSettings {
     /// Applies `MPE_BROKERS`, `MPE_GROUP`, `MPE_TOPIC`, `MPE_ALERTS_TOPIC`,
     /// `MPE_DEAD_LETTER_TOPIC` and `MPE_DB`.
     mutating func apply(environment: [String: String]) {
-        if let v = environment["MPE_BROKERS"], !v.isEmpty { brokers = v.split(separator: ",").map(String.init) }
+        if let v = environment["MPE_BROKERS"], !v.isEmpty { brokers = Self.brokerList(v) }
         if let v = environment["MPE_GROUP"], !v.isEmpty { group = v }
         if let v = environment["MPE_TOPIC"], !v.isEmpty { topic = v }
         if let v = environment["MPE_ALERTS_TOPIC"], !v.isEmpty { alertsTopic = v }
         if let v = environment["MPE_DEAD_LETTER_TOPIC"], !v.isEmpty { deadLetterTopic = v }
         if let v = environment["MPE_DB"], !v.isEmpty { database = v }
+    }
+
+    /// `host:port[,host:port]` as given on the command line or in `MPE_BROKERS`.
+    static func brokerList(_ text: String) -> [String] {
+        text.split(separator: ",").map { String($0).trimmingCharacters(in: .whitespaces) }.filter { !$0.isEmpty }
+    }
+
+    /// `-X key=value` options (shared by the monitor and `produce`) as librdkafka properties.
+    static func properties(fromOptions entries: [String]) throws -> [String: String] {
+        var properties: [String: String] = [:]
+        for entry in entries {
+            guard let eq = entry.firstIndex(of: "="), eq != entry.startIndex else {
+                throw ValidationError("-X expects key=value, got '\(entry)'")
+            }
+            properties[String(entry[..<eq])] = String(entry[entry.index(after: eq)...])
+        }
+        return properties
     }
 
     func validate() throws {

@@ -26,6 +26,9 @@ public struct AuditBatch: Sendable {
     /// The next offset to read of every partition the batch advanced. Partitions not named
     /// keep their stored offset.
     public var nextOffsets: [TopicPartition: Int64]
+    /// The log epoch of partitions in `nextOffsets` (see `MessagePosition.epoch`); a
+    /// partition not named keeps its stored epoch (0 when new).
+    public var epochs: [TopicPartition: Int64]
     /// A learner checkpoint taken after the batch; it is stored with the next offsets of all
     /// partitions as they stand after this batch.
     public var checkpoint: NewCheckpoint?
@@ -36,7 +39,8 @@ public struct AuditBatch: Sendable {
     public init(
         examples: [ExampleRecord] = [], alerts: [AlertRecord] = [], generalization: [GeneralizationRecord] = [],
         driftEvents: [DriftRecord] = [], deadLetters: [DeadLetterRecord] = [], streamEvents: [StreamEventRecord] = [],
-        nextOffsets: [TopicPartition: Int64] = [:], checkpoint: NewCheckpoint? = nil, time: Date = Date()
+        nextOffsets: [TopicPartition: Int64] = [:], epochs: [TopicPartition: Int64] = [:], checkpoint: NewCheckpoint? = nil,
+        time: Date = Date()
     ) {
         self.examples = examples
         self.alerts = alerts
@@ -45,6 +49,7 @@ public struct AuditBatch: Sendable {
         self.deadLetters = deadLetters
         self.streamEvents = streamEvents
         self.nextOffsets = nextOffsets
+        self.epochs = epochs
         self.checkpoint = checkpoint
         self.time = time
     }
@@ -58,4 +63,7 @@ public struct AuditWriteResult: Sendable, Equatable {
     public var checkpointID: Int64?
     /// Old checkpoints removed by pruning.
     public var checkpointsPruned: Int
+    /// Alerts of the batch whose id was already recorded: the same alert raised again, not
+    /// stored twice (see `AuditLog.write`); callers should not publish them again.
+    public var repeatedAlertIDs: Set<String> = []
 }

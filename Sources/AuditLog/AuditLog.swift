@@ -170,6 +170,17 @@ public final class AuditLog: Sendable {
         }
     }
 
+    /// The stored log epoch of every partition (see `MessagePosition.epoch`).
+    public func epochs() throws -> [TopicPartition: Int64] {
+        try read { db in
+            var epochs: [TopicPartition: Int64] = [:]
+            for row in try Row.fetchAll(db, sql: "SELECT topic, partition, epoch FROM partition_offsets") {
+                epochs[TopicPartition(topic: row[0], partition: row[1])] = row[2]
+            }
+            return epochs
+        }
+    }
+
     /// The newest checkpoint, or nil when none was written.
     public func latestCheckpoint() throws -> Checkpoint? {
         try checkpoints(limit: 1).first
@@ -182,11 +193,12 @@ public final class AuditLog: Sendable {
                              arguments: [limit ?? -1]).map { row in
                 let snapshot: Data = row[4]
                 let offsetsText: String = row[3]
-                let offsets: [TopicPartition: Int64]
-                do { offsets = try OffsetsJSON.decode(offsetsText) } catch {
+                let positions: (offsets: [TopicPartition: Int64], epochs: [TopicPartition: Int64])
+                do { positions = try OffsetsJSON.decode(offsetsText) } catch {
                     throw AuditLogError(.corrupt, "checkpoint \(row[0] as Int64) has unreadable offsets: \(error)")
                 }
-                return Checkpoint(id: row[0], created: Self.date(row[1]), examplesSeen: row[2], offsets: offsets, snapshot: [UInt8](snapshot))
+                return Checkpoint(id: row[0], created: Self.date(row[1]), examplesSeen: row[2], offsets: positions.offsets,
+                                  epochs: positions.epochs, snapshot: [UInt8](snapshot))
             }
         }
     }
@@ -216,7 +228,7 @@ public final class AuditLog: Sendable {
             try Row.fetchAll(db, sql: """
                 SELECT * FROM (
                     SELECT id, alert_id, kind, example_id, topic, partition, offset, given_label, predicted_label,
-                           label_quality, memorization, sensitivity, curvature, examples_seen, reason, time
+                           label_quality, memorization, sensitivity, curvature, examples_seen, reason, time, epoch
                     FROM alerts WHERE time >= ? AND (? IS NULL OR kind = ?) ORDER BY id DESC LIMIT ?
                 ) ORDER BY id
                 """, arguments: [Self.seconds(since), kind?.rawValue, kind?.rawValue, limit ?? -1]).map(Self.alert)
@@ -229,7 +241,7 @@ public final class AuditLog: Sendable {
         try read { db in
             try Row.fetchAll(db, sql: """
                 SELECT example_id, topic, partition, offset, given_label, predicted_label, prequential_probability,
-                       prequential_nll, label_quality, memorization, sensitivity, curvature, flagged, time
+                       prequential_nll, label_quality, memorization, sensitivity, curvature, flagged, time, epoch
                 FROM top_suspects WHERE time >= ? LIMIT ?
                 """, arguments: [Self.seconds(since), limit ?? -1]).map(Self.example)
         }
@@ -278,12 +290,12 @@ public final class AuditLog: Sendable {
         try read { db in
             try Row.fetchAll(db, sql: """
                 SELECT * FROM (
-                    SELECT id, topic, partition, offset, payload_prefix, payload_length, reason, time
+                    SELECT id, topic, partition, offset, payload_prefix, payload_length, reason, time, epoch
                     FROM dead_letters WHERE time >= ? ORDER BY id DESC LIMIT ?
                 ) ORDER BY id
                 """, arguments: [Self.seconds(since), limit ?? -1]).map { row in
                 let prefix: Data = row[4]
-                return DeadLetterRecord(position: MessagePosition(topic: row[1], partition: row[2], offset: row[3]),
+                return DeadLetterRecord(position: MessagePosition(topic: row[1], partition: row[2], offset: row[3], epoch: row[8]),
                                         payloadPrefix: [UInt8](prefix), payloadLength: row[5], reason: row[6], time: Self.date(row[7]))
             }
         }
@@ -294,7 +306,7 @@ public final class AuditLog: Sendable {
         try read { db in
             try Row.fetchAll(db, sql: """
                 SELECT * FROM (
-                    SELECT id, kind, topic, partition, expected_offset, found_offset, message, time
+                    SELECT id, kind, topic, partition, expected_offset, found_offset, message, time, epoch
                     FROM stream_events WHERE time >= ? ORDER BY id DESC LIMIT ?
                 ) ORDER BY id
                 """, arguments: [Self.seconds(since), limit ?? -1]).map { row in
@@ -302,7 +314,7 @@ public final class AuditLog: Sendable {
                 let partition: Int32? = row[3]
                 let place = topic.flatMap { t in partition.map { TopicPartition(topic: t, partition: $0) } }
                 return StreamEventRecord(kind: row[1], topicPartition: place, expectedOffset: row[4], foundOffset: row[5],
-                                         message: row[6], time: Self.date(row[7]))
+                                         epoch: row[8], message: row[6], time: Self.date(row[7]))
             }
         }
     }
@@ -348,7 +360,9 @@ public final class AuditLog: Sendable {
         let partition: Int32? = row[5]
         let offset: Int64? = row[6]
         var position: MessagePosition?
-        if let topic, let partition, let offset { position = MessagePosition(topic: topic, partition: partition, offset: offset) }
+        if let topic, let partition, let offset {
+            position = MessagePosition(topic: topic, partition: partition, offset: offset, epoch: (row[16] as Int64?) ?? 0)
+        }
         return AlertRecord(
             alertID: row[1], kind: known, exampleID: row[3], position: position, givenLabel: row[7], predictedLabel: row[8],
             labelQuality: row[9], memorization: row[10], sensitivity: row[11], curvature: row[12], examplesSeen: row[13],
@@ -357,7 +371,7 @@ public final class AuditLog: Sendable {
 
     private static func example(_ row: Row) -> ExampleRecord {
         ExampleRecord(
-            exampleID: row[0], position: MessagePosition(topic: row[1], partition: row[2], offset: row[3]),
+            exampleID: row[0], position: MessagePosition(topic: row[1], partition: row[2], offset: row[3], epoch: row[14]),
             givenLabel: real(row[4]), predictedLabel: real(row[5]), prequentialProbability: real(row[6]),
             prequentialNLL: real(row[7]), labelQuality: real(row[8]), memorization: real(row[9]),
             sensitivity: real(row[10]), curvature: real(row[11]), flagged: row[12], time: date(row[13]))

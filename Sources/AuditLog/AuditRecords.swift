@@ -121,15 +121,21 @@ public struct AlertRecord: Sendable, Equatable {
     /// The id of an example alert: kind and the example's message position. Each kind is
     /// raised at most once per example, and a position is processed once, so the id is unique;
     /// a replay after a crash computes the same id.
+    /// In log epochs after the first the offset carries its epoch (`…/offset@epoch`), so that
+    /// an alert on a reused offset is not taken for a duplicate of the earlier one.
     public static func exampleAlertID(kind: AlertKind, position: MessagePosition) -> String {
-        "\(kind.rawValue)/\(position.topic)/\(position.partition)/\(position.offset)"
+        "\(kind.rawValue)/\(position.topic)/\(position.partition)/\(positionText(position))"
+    }
+
+    private static func positionText(_ position: MessagePosition) -> String {
+        position.epoch == 0 ? "\(position.offset)" : "\(position.offset)@\(position.epoch)"
     }
 
     /// The id of a drift alert: series, detector, and the position of the message whose
     /// processing fired the detector (not the examples-seen count, which a learner started
     /// afresh would repeat).
     public static func driftAlertID(series: String, detector: String, firedAt position: MessagePosition) -> String {
-        "\(AlertKind.generalizationDrift.rawValue)/\(series)/\(detector)/\(position.topic)/\(position.partition)/\(position.offset)"
+        "\(AlertKind.generalizationDrift.rawValue)/\(series)/\(detector)/\(position.topic)/\(position.partition)/\(positionText(position))"
     }
 }
 
@@ -265,29 +271,39 @@ public struct DeadLetterRecord: Sendable, Equatable {
 
 /// Something that happened to the stream rather than to an example, e.g. an offset gap.
 public struct StreamEventRecord: Sendable, Equatable {
-    /// The stored offset lies past the partition's end (the broker lost its data, e.g. a
-    /// restart of an in-memory broker): the monitor neither rewinds silently nor stops.
+    /// Offsets were skipped: messages between the expected and the found offset were never
+    /// delivered (retention, compaction, transaction markers).
     public static let offsetGap = "offset-gap"
+    /// A message arrived below the expected offset: the partition's log started over (a broker
+    /// that lost its data hands out offsets from 0 again). A new log epoch begins there.
+    public static let offsetReset = "offset-reset"
+    /// The partition's log ends before the offset the monitor is to read next, so nothing
+    /// would ever arrive there: the monitor reads the log from its beginning instead.
+    public static let logTruncated = "log-truncated"
 
-    /// What happened (`offset-gap`, or another short kebab-case word).
+    /// What happened (`offset-gap`, `offset-reset`, `log-truncated`).
     public var kind: String
     /// The partition concerned, if any.
     public var topicPartition: TopicPartition?
     /// The offset the monitor expected to read next.
     public var expectedOffset: Int64?
-    /// The offset it found instead.
+    /// The offset it found instead (for `log-truncated`: the log's end).
     public var foundOffset: Int64?
+    /// The partition's log epoch after the event (nil when not about a partition).
+    public var epoch: Int64?
     /// A readable account.
     public var message: String
     /// When it was seen.
     public var time: Date
 
     /// A stream event.
-    public init(kind: String, topicPartition: TopicPartition? = nil, expectedOffset: Int64? = nil, foundOffset: Int64? = nil, message: String, time: Date = Date()) {
+    public init(kind: String, topicPartition: TopicPartition? = nil, expectedOffset: Int64? = nil, foundOffset: Int64? = nil,
+                epoch: Int64? = nil, message: String, time: Date = Date()) {
         self.kind = kind
         self.topicPartition = topicPartition
         self.expectedOffset = expectedOffset
         self.foundOffset = foundOffset
+        self.epoch = epoch
         self.message = message
         self.time = time
     }
@@ -318,15 +334,19 @@ public struct Checkpoint: Sendable, Equatable {
     public var examplesSeen: Int
     /// The next offset of every partition the log knew when the checkpoint was written.
     public var offsets: [TopicPartition: Int64]
+    /// The log epoch those offsets belong to, per partition (see `MessagePosition.epoch`).
+    public var epochs: [TopicPartition: Int64]
     /// The learner snapshot.
     public var snapshot: [UInt8]
 
     /// A checkpoint as read back from the log.
-    public init(id: Int64, created: Date, examplesSeen: Int, offsets: [TopicPartition: Int64], snapshot: [UInt8]) {
+    public init(id: Int64, created: Date, examplesSeen: Int, offsets: [TopicPartition: Int64],
+                epochs: [TopicPartition: Int64] = [:], snapshot: [UInt8]) {
         self.id = id
         self.created = created
         self.examplesSeen = examplesSeen
         self.offsets = offsets
+        self.epochs = epochs
         self.snapshot = snapshot
     }
 }

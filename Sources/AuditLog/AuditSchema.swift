@@ -23,6 +23,12 @@ import GRDB
 /// | `partition_offsets` | mutable; PK(topic, partition) | `topic`, `partition`, `next_offset`, `updated_at` |
 /// | `checkpoints` | immutable rows; old ones pruned | `id`, `created_at`, `examples_seen`, `offsets` (JSON `[{"topic","partition","next_offset"}]`), `snapshot` (BLOB) |
 ///
+/// Migration `v2` (log epochs: a broker that lost its data hands out offsets from 0 again, so
+/// a position is unique only within one generation of a partition's log): adds `epoch`
+/// (INTEGER, 0 for rows written before) to `examples`, `dead_letters`, `alerts` (NULL for drift
+/// alerts), `stream_events` (the epoch after the event) and `partition_offsets`; the unique
+/// positions become (topic, partition, epoch, offset). Checkpoint offsets carry `"epoch"`.
+///
 /// Append-only is enforced by `BEFORE UPDATE` / `BEFORE DELETE` triggers that
 /// `RAISE(ABORT, '<table> is append-only')`, so no code path (nor a hand-typed `sqlite3`
 /// session) can rewrite history; the statement fails and nothing changes.
@@ -47,8 +53,24 @@ enum AuditSchema {
                     """)
             }
         }
+        migrator.registerMigration("v2") { db in
+            // ADD COLUMN neither rewrites the rows nor fires the append-only triggers.
+            try db.execute(sql: v2)
+        }
         return migrator
     }
+
+    private static let v2 = """
+        ALTER TABLE examples ADD COLUMN epoch INTEGER NOT NULL DEFAULT 0;
+        DROP INDEX examples_position;
+        CREATE UNIQUE INDEX examples_position ON examples (topic, partition, epoch, offset);
+        ALTER TABLE dead_letters ADD COLUMN epoch INTEGER NOT NULL DEFAULT 0;
+        DROP INDEX dead_letters_position;
+        CREATE UNIQUE INDEX dead_letters_position ON dead_letters (topic, partition, epoch, offset);
+        ALTER TABLE alerts ADD COLUMN epoch INTEGER;
+        ALTER TABLE stream_events ADD COLUMN epoch INTEGER;
+        ALTER TABLE partition_offsets ADD COLUMN epoch INTEGER NOT NULL DEFAULT 0 CHECK (epoch >= 0);
+        """
 
     private static let v1 = """
         CREATE TABLE runs (

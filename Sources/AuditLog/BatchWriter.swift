@@ -18,8 +18,8 @@ import GRDBSQLite
 enum BatchWriter {
     static let insertExample = """
         INSERT INTO examples (example_id, topic, partition, offset, given_label, predicted_label, prequential_probability,
-                              prequential_nll, label_quality, memorization, sensitivity, curvature, flagged, time)
-        VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)
+                              prequential_nll, label_quality, memorization, sensitivity, curvature, flagged, time, epoch)
+        VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)
         """
 
     static func write(_ batch: AuditBatch, mode: AuditLog.ExampleMode, keepCheckpoints: Int, db: Database) throws -> AuditWriteResult {
@@ -50,6 +50,7 @@ enum BatchWriter {
                 real(12, e.curvature)
                 sqlite3_bind_int64(s, 13, e.flagged ? 1 : 0)
                 sqlite3_bind_double(s, 14, e.time.timeIntervalSince1970)
+                sqlite3_bind_int64(s, 15, e.position.epoch)
                 let code = sqlite3_step(s)
                 guard code == SQLITE_DONE else {
                     let message = String(cString: sqlite3_errmsg(db.sqliteConnection))
@@ -63,8 +64,9 @@ enum BatchWriter {
         if !batch.alerts.isEmpty {
             let alert = try db.cachedStatement(sql: """
                 INSERT INTO alerts (alert_id, kind, example_id, topic, partition, offset, given_label, predicted_label,
-                                    label_quality, memorization, sensitivity, curvature, examples_seen, reason, time)
-                VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)
+                                    label_quality, memorization, sensitivity, curvature, examples_seen, reason, time, epoch)
+                VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)
+                ON CONFLICT (alert_id) DO NOTHING
                 """)
             let outbox = try db.cachedStatement(sql: "INSERT INTO alert_outbox (alert_id, payload) VALUES (?, ?)")
             for a in batch.alerts {
@@ -72,7 +74,16 @@ enum BatchWriter {
                     a.alertID, a.kind.rawValue, a.exampleID, a.position?.topic, a.position?.partition, a.position?.offset,
                     finite(a.givenLabel), finite(a.predictedLabel), finite(a.labelQuality), finite(a.memorization),
                     finite(a.sensitivity), finite(a.curvature), a.examplesSeen, a.reason, a.time.timeIntervalSince1970,
+                    a.position?.epoch,
                 ])
+                // An id already recorded is the same alert raised again (its id is kind and
+                // message position): after a broker lost data a restarted learner cannot replay
+                // what it had learned, and may flag an old example a second time. History keeps
+                // the first; failing the batch would stop the monitor on a repeat.
+                guard db.changesCount == 1 else {
+                    result.repeatedAlertIDs.insert(a.alertID)
+                    continue
+                }
                 try outbox.execute(arguments: [a.alertID, a.jsonPayload])
             }
         }
@@ -107,8 +118,8 @@ enum BatchWriter {
 
         if !batch.deadLetters.isEmpty {
             let statement = try db.cachedStatement(sql: """
-                INSERT INTO dead_letters (topic, partition, offset, payload_prefix, payload_length, reason, time)
-                VALUES (?, ?, ?, ?, ?, ?, ?)
+                INSERT INTO dead_letters (topic, partition, offset, payload_prefix, payload_length, reason, time, epoch)
+                VALUES (?, ?, ?, ?, ?, ?, ?, ?)
                 """)
             for d in batch.deadLetters {
                 // The record's initializers cap the prefix; a record built field by field
@@ -116,34 +127,35 @@ enum BatchWriter {
                 let prefix = Data(d.payloadPrefix.prefix(DeadLetterRecord.prefixCapacity))
                 try statement.execute(arguments: [
                     d.position.topic, d.position.partition, d.position.offset, prefix, max(d.payloadLength, prefix.count),
-                    d.reason, d.time.timeIntervalSince1970,
+                    d.reason, d.time.timeIntervalSince1970, d.position.epoch,
                 ])
             }
         }
 
         if !batch.streamEvents.isEmpty {
             let statement = try db.cachedStatement(sql: """
-                INSERT INTO stream_events (kind, topic, partition, expected_offset, found_offset, message, time)
-                VALUES (?, ?, ?, ?, ?, ?, ?)
+                INSERT INTO stream_events (kind, topic, partition, expected_offset, found_offset, message, time, epoch)
+                VALUES (?, ?, ?, ?, ?, ?, ?, ?)
                 """)
             for s in batch.streamEvents {
                 try statement.execute(arguments: [
                     s.kind, s.topicPartition?.topic, s.topicPartition?.partition, s.expectedOffset, s.foundOffset,
-                    s.message, s.time.timeIntervalSince1970,
+                    s.message, s.time.timeIntervalSince1970, s.epoch,
                 ])
             }
         }
 
         if !batch.nextOffsets.isEmpty {
             // Any value is accepted, including one below the stored offset: after a broker
-            // lost its data the pipeline may have to move on from a smaller offset, and it
-            // records a stream event saying so. Offsets themselves are not history.
+            // lost its data the pipeline moves on from a smaller offset in a new log epoch, and
+            // records a stream event saying so. Offsets themselves are not history. A partition
+            // without an epoch in the batch keeps its stored one (0 when new).
             let statement = try db.cachedStatement(sql: """
-                INSERT INTO partition_offsets (topic, partition, next_offset, updated_at) VALUES (?, ?, ?, ?)
-                ON CONFLICT (topic, partition) DO UPDATE SET next_offset = excluded.next_offset, updated_at = excluded.updated_at
+                INSERT INTO partition_offsets (topic, partition, next_offset, updated_at, epoch) VALUES (?1, ?2, ?3, ?4, COALESCE(?5, 0))
+                ON CONFLICT (topic, partition) DO UPDATE SET next_offset = ?3, updated_at = ?4, epoch = COALESCE(?5, epoch)
                 """)
             for (place, offset) in batch.nextOffsets.sorted(by: { $0.key < $1.key }) {
-                try statement.execute(arguments: [place.topic, place.partition, offset, batchTime])
+                try statement.execute(arguments: [place.topic, place.partition, offset, batchTime, batch.epochs[place]])
             }
         }
 
@@ -151,12 +163,15 @@ enum BatchWriter {
             // The snapshot corresponds to every partition's next offset after this batch, so
             // the offsets come from the table, read inside the same transaction.
             var offsets: [TopicPartition: Int64] = [:]
-            for row in try Row.fetchAll(db, sql: "SELECT topic, partition, next_offset FROM partition_offsets") {
-                offsets[TopicPartition(topic: row[0], partition: row[1])] = row[2]
+            var epochs: [TopicPartition: Int64] = [:]
+            for row in try Row.fetchAll(db, sql: "SELECT topic, partition, next_offset, epoch FROM partition_offsets") {
+                let place = TopicPartition(topic: row[0], partition: row[1])
+                offsets[place] = row[2]
+                epochs[place] = row[3]
             }
             try db.execute(
                 sql: "INSERT INTO checkpoints (created_at, examples_seen, offsets, snapshot) VALUES (?, ?, ?, ?)",
-                arguments: [batchTime, checkpoint.examplesSeen, OffsetsJSON.encode(offsets), Data(checkpoint.snapshot)])
+                arguments: [batchTime, checkpoint.examplesSeen, OffsetsJSON.encode(offsets, epochs: epochs), Data(checkpoint.snapshot)])
             result.checkpointID = db.lastInsertedRowID
             result.checkpointsPruned = try prune(keep: keepCheckpoints, db: db)
         }

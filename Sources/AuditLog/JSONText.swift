@@ -63,8 +63,8 @@ struct JSONText {
 
 extension AlertRecord {
     /// The JSON object published on the alerts topic (and stored in the outbox). Keys, in
-    /// this order: `alert_id`, `kind`, `example_id`, `topic`, `partition`, `offset`,
-    /// `given_label`, `predicted_label`, `label_quality`, `memorization`, `sensitivity`,
+    /// this order: `alert_id`, `kind`, `example_id`, `topic`, `partition`, `offset`, `epoch`
+    /// (the partition's log epoch, 0 unless its log started over), `given_label`, `predicted_label`, `label_quality`, `memorization`, `sensitivity`,
     /// `curvature`, `examples_seen`, `reason`, `time` (Unix seconds). Absent or non-finite
     /// values are `null`. The same alert always renders to the same bytes.
     public var jsonPayload: String {
@@ -75,6 +75,7 @@ extension AlertRecord {
         json.field("topic", position?.topic)
         json.field("partition", position.map { Int64($0.partition) })
         json.field("offset", position?.offset)
+        json.field("epoch", position?.epoch)
         json.field("given_label", givenLabel)
         json.field("predicted_label", predictedLabel)
         json.field("label_quality", labelQuality)
@@ -88,30 +89,37 @@ extension AlertRecord {
     }
 }
 
-/// The checkpoint `offsets` column: `[{"topic":…,"partition":…,"next_offset":…}, …]` in
-/// topic/partition order.
+/// The checkpoint `offsets` column: `[{"topic":…,"partition":…,"next_offset":…,"epoch":…}, …]`
+/// in topic/partition order (`epoch` absent in checkpoints written before log epochs: 0).
 enum OffsetsJSON {
     private struct Entry: Codable {
         var topic: String
         var partition: Int32
         var next_offset: Int64
+        var epoch: Int64?
     }
 
-    static func encode(_ offsets: [TopicPartition: Int64]) -> String {
+    static func encode(_ offsets: [TopicPartition: Int64], epochs: [TopicPartition: Int64]) -> String {
         let items = offsets.keys.sorted().map { key -> String in
             var json = JSONText()
             json.field("topic", key.topic)
             json.field("partition", Int64(key.partition))
             json.field("next_offset", offsets[key])
+            json.field("epoch", epochs[key] ?? 0)
             return json.finish()
         }
         return "[" + items.joined(separator: ",") + "]"
     }
 
-    static func decode(_ text: String) throws -> [TopicPartition: Int64] {
+    static func decode(_ text: String) throws -> (offsets: [TopicPartition: Int64], epochs: [TopicPartition: Int64]) {
         let entries = try JSONDecoder().decode([Entry].self, from: Data(text.utf8))
         var offsets: [TopicPartition: Int64] = [:]
-        for entry in entries { offsets[TopicPartition(topic: entry.topic, partition: entry.partition)] = entry.next_offset }
-        return offsets
+        var epochs: [TopicPartition: Int64] = [:]
+        for entry in entries {
+            let key = TopicPartition(topic: entry.topic, partition: entry.partition)
+            offsets[key] = entry.next_offset
+            epochs[key] = entry.epoch ?? 0
+        }
+        return (offsets, epochs)
     }
 }

@@ -20,7 +20,7 @@ public struct TopicPartition: Hashable, Sendable, Codable, Comparable, CustomStr
     public var description: String { "\(topic)[\(partition)]" }
 }
 
-/// Where a message sits in Kafka: its partition and offset.
+/// Where a message sits in Kafka: its partition, the partition log's epoch, and its offset.
 public struct MessagePosition: Hashable, Sendable, Codable {
     /// The topic name.
     public var topic: String
@@ -28,12 +28,17 @@ public struct MessagePosition: Hashable, Sendable, Codable {
     public var partition: Int32
     /// The message's offset in its partition.
     public var offset: Int64
+    /// Which generation of the partition's log the offset belongs to: 0, then one more each
+    /// time the monitor saw the log start over (a broker that lost its data hands out offsets
+    /// from 0 again). Offsets are unique only within an epoch.
+    public var epoch: Int64
 
-    /// The message at `offset` of `topic`/`partition`.
-    public init(topic: String, partition: Int32, offset: Int64) {
+    /// The message at `offset` of `topic`/`partition` in log epoch `epoch`.
+    public init(topic: String, partition: Int32, offset: Int64, epoch: Int64 = 0) {
         self.topic = topic
         self.partition = partition
         self.offset = offset
+        self.epoch = epoch
     }
 
     /// The partition the message belongs to.

@@ -1,4 +1,4 @@
-import AuditLog
+@testable import AuditLog
 import Foundation
 import GRDB
 import Testing
@@ -116,7 +116,36 @@ struct AuditLogTests {
         #expect(try log.latestCheckpoint()?.offsets == [labels0: 20, labels1: 1])
     }
 
-    @Test("positions are unique in examples and dead letters, alert ids in alerts")
+    @Test("a log written before log epochs (v1) upgrades in place: its rows and offsets are epoch 0")
+    func upgradeFromV1() throws {
+        let dir = try TemporaryLog()
+        let queue = try DatabaseQueue(path: dir.path)
+        try AuditSchema.migrator.migrate(queue, upTo: "v1")
+        try queue.write { db in
+            try db.execute(sql: "INSERT INTO examples (example_id, topic, partition, offset, flagged, time) VALUES ('old', 'labels', 0, 0, 0, 0)")
+            try db.execute(sql: "INSERT INTO partition_offsets (topic, partition, next_offset, updated_at) VALUES ('labels', 0, 1, 0)")
+            try db.execute(sql: """
+                INSERT INTO checkpoints (created_at, examples_seen, offsets, snapshot)
+                VALUES (0, 1, '[{"topic":"labels","partition":0,"next_offset":1}]', x'00')
+                """)
+        }
+        try queue.close()
+        let log = try AuditLog(path: dir.path)
+        let labels = TopicPartition(topic: "labels", partition: 0)
+        #expect(try log.epochs() == [labels: 0])
+        #expect(try log.nextOffsets() == [labels: 1])
+        #expect(try log.latestCheckpoint()?.epochs == [labels: 0])
+        // The old row holds offset 0 of epoch 0: the same position again is refused, the same
+        // offset in epoch 1 is another message.
+        let again = #expect(throws: AuditLogError.self) { try log.write(AuditBatch(examples: [example("dup", offset: 0)])) }
+        #expect(again?.kind == .constraintViolation)
+        var reused = example("new", offset: 0)
+        reused.position.epoch = 1
+        try log.write(AuditBatch(examples: [reused]))
+        #expect(try log.count(.examples) == 2)
+    }
+
+    @Test("positions are unique in examples and dead letters within a log epoch; a repeated alert id is kept once")
     func uniqueness() throws {
         let dir = try TemporaryLog()
         let log = try AuditLog(path: dir.path)
@@ -125,16 +154,40 @@ struct AuditLogTests {
         for batch in [
             AuditBatch(examples: [example("b", offset: 0)]),
             AuditBatch(deadLetters: [letter]),
-            AuditBatch(alerts: [alert(offset: 0)]),
         ] {
             let error = #expect(throws: AuditLogError.self) { try log.write(batch) }
             #expect(error?.kind == .constraintViolation)
         }
-        // Same offset on another partition or topic is another message.
-        try log.write(AuditBatch(examples: [example("c", partition: 1, offset: 0), example("d", topic: "other", offset: 0)]))
-        #expect(try log.count(.examples) == 3)
-        #expect(try log.count(.deadLetters) == 1)
-        #expect(try log.count(.alerts) == 1)
+        // The same alert raised again: the batch goes through, the alert is stored once and
+        // reported as a repeat (not to be published again); the outbox holds it once.
+        var repeated = alert(offset: 0)
+        repeated.reason = "raised again"
+        let result = try log.write(AuditBatch(examples: [example("r", offset: 9)], alerts: [repeated, alert(offset: 9)]))
+        #expect(result.repeatedAlertIDs == [repeated.alertID])
+        #expect(try log.count(.alerts) == 2)
+        #expect(try log.count(.alertOutbox) == 2)
+        #expect(try log.alerts().first?.reason != "raised again")
+        // Same offset on another partition or topic is another message; so is the same offset
+        // in a later log epoch (a partition whose log started over), whose alert id differs.
+        let later = MessagePosition(topic: "labels", partition: 0, offset: 0, epoch: 1)
+        var reused = example("e", offset: 0)
+        reused.position = later
+        let laterAlert = AlertRecord(alertID: AlertRecord.exampleAlertID(kind: .mislabeled, position: later), kind: .mislabeled,
+                                     exampleID: "e", position: later, examplesSeen: 12, reason: "later epoch")
+        try log.write(AuditBatch(examples: [example("c", partition: 1, offset: 0), example("d", topic: "other", offset: 0), reused],
+                                 alerts: [laterAlert], deadLetters: [DeadLetterRecord(position: MessagePosition(topic: "labels", partition: 0, offset: 3, epoch: 1),
+                                                                                       payload: [0x7B], reason: "truncated")],
+                                 nextOffsets: [TopicPartition(topic: "labels", partition: 0): 4], epochs: [TopicPartition(topic: "labels", partition: 0): 1],
+                                 checkpoint: NewCheckpoint(snapshot: [1], examplesSeen: 5)))
+        #expect(try log.count(.examples) == 5)
+        #expect(try log.count(.deadLetters) == 2)
+        #expect(laterAlert.alertID == "mislabeled/labels/0/0@1")
+        #expect(try log.alerts().last?.position == later)
+        #expect(try log.epochs() == [TopicPartition(topic: "labels", partition: 0): 1])
+        #expect(try log.latestCheckpoint()?.epochs == [TopicPartition(topic: "labels", partition: 0): 1])
+        // A later batch that names no epoch keeps the stored one.
+        try log.write(AuditBatch(nextOffsets: [TopicPartition(topic: "labels", partition: 0): 5]))
+        #expect(try log.epochs() == [TopicPartition(topic: "labels", partition: 0): 1])
     }
 
     @Test("history tables refuse UPDATE and DELETE; runs allow setting stopped_at once")

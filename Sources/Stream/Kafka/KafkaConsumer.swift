@@ -95,6 +95,16 @@ public final class KafkaConsumer: Sendable {
         }
     }
 
+    /// Adds partitions to an explicit assignment, at these offsets, leaving the partitions
+    /// already assigned where they are (a partition added to a topic while running).
+    public func addToAssignment(_ offsets: [KafkaTopicPartition: KafkaOffset]) throws(KafkaError) {
+        try requireOpen("add to assignment")
+        let list = NativePartitionList(offsets.sorted { $0.key < $1.key }.map { ($0.key, $0.value.raw) })
+        if let error = rd_kafka_incremental_assign(handle.pointer, list.pointer) {
+            throw KafkaError(consuming: error, operation: "add \(offsets.keys.sorted()) to the assignment")
+        }
+    }
+
     /// The partitions currently assigned to this consumer.
     public func assignment() throws(KafkaError) -> [KafkaTopicPartition] {
         try requireOpen("read assignment")

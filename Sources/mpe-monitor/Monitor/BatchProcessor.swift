@@ -14,12 +14,32 @@ struct BatchProcessor {
         var deadLetters: [(position: MessagePosition, value: [UInt8], reason: String)] = []
     }
 
+    /// What one call of `process` produced.
+    struct Processed {
+        /// To write in one transaction.
+        var audit: AuditBatch
+        /// To publish once `audit` is durable.
+        var outgoing: Outgoing
+        /// Messages of the batch this call consumed.
+        var messages: Int
+        /// Where processing stopped early: the index of a message at which its partition's
+        /// log started over. `audit` then ends with the new epoch's start and a checkpoint
+        /// taken just before it; once it is durable, call again from this index.
+        var resumeAt: Int?
+    }
+
     let settings: LearnerSettings
     private(set) var learner: OnlineLearner?
     private var decoder: ExampleDecoder
-    /// Below these offsets the rows are already durable (a replay after restoring a checkpoint):
-    /// such messages are learned again, to rebuild the learner exactly, but not written again.
+    /// Below these positions (log epoch, offset) the rows are already durable (a replay after
+    /// restoring a checkpoint): such messages are learned again, to rebuild the learner
+    /// exactly, but not written again.
     private var durable: [TopicPartition: Int64]
+    private var durableEpochs: [TopicPartition: Int64]
+    /// The log epoch each partition is read in (see `MessagePosition.epoch`).
+    private var epochs: [TopicPartition: Int64]
+    /// Whether a checkpoint exists (restored, or produced here).
+    private var checkpointed: Bool
     /// Where the examples still in memory came from, for re-scoring alerts (by arrival step).
     private var positions: [Int: MessagePosition] = [:]
     private let examplesMode: AuditLog.ExampleMode
@@ -29,10 +49,16 @@ struct BatchProcessor {
     /// that lost its data hands out offsets from 0 again); above it, messages are missing.
     private var expected: [TopicPartition: Int64]
 
+    /// `starts` and `epochs`: where (offset and log epoch) each partition begins in this run;
+    /// `durable` and `durableEpochs`: the stored next positions.
     init(settings: LearnerSettings, restored: OnlineLearner?, positions: [Int: MessagePosition] = [:],
-         durable: [TopicPartition: Int64], starts: [TopicPartition: Int64] = [:], examples: AuditLog.ExampleMode) {
+         durable: [TopicPartition: Int64], durableEpochs: [TopicPartition: Int64] = [:],
+         starts: [TopicPartition: Int64] = [:], epochs: [TopicPartition: Int64] = [:], examples: AuditLog.ExampleMode) {
         self.settings = settings
         self.expected = starts
+        self.epochs = epochs
+        self.durableEpochs = durableEpochs
+        self.checkpointed = restored != nil
         self.learner = restored
         self.positions = positions
         let dimension = restored?.configuration.inputDimension ?? settings.inputDimension
@@ -43,22 +69,71 @@ struct BatchProcessor {
 
     var examplesLearned: Int { learner?.step ?? 0 }
 
-    /// Processes one batch; the returned audit batch carries the partitions' next offsets.
-    mutating func process(_ batch: KafkaMessageBatch, now: Date) throws -> (AuditBatch, Outgoing) {
+    /// Processes the batch from message `start` on; the returned audit batch carries the
+    /// partitions' next offsets and epochs. It stops early where a partition's log started
+    /// over (see `Processed.resumeAt`).
+    ///
+    /// `logEnds`: the partitions' log ends as the fetches that brought the batch reported them,
+    /// needed while `replaying`: a log that ends before the stored next offset cannot hold the
+    /// messages a replay expects, so what arrives there is new data (see `resetEvent`).
+    mutating func process(_ batch: KafkaMessageBatch, from start: Int = 0, logEnds: [TopicPartition: Int64] = [:],
+                          now: Date) throws -> Processed {
         var audit = AuditBatch(time: now)
         var outgoing = Outgoing()
-        for message in batch {
-            let position = MessagePosition(topic: message.topic, partition: message.partition, offset: message.offset)
+        var index = start
+        var resumeAt: Int?
+        while index < batch.endIndex {
+            let message = batch[index]
+            index += 1
             let tp = TopicPartition(topic: message.topic, partition: message.partition)
-            audit.nextOffsets[tp] = message.offset + 1
-            if let next = expected[tp], message.offset != next {
-                audit.streamEvents.append(streamEvent(tp, expected: next, found: message.offset, now: now))
-                // Below: the log went back and offsets are reused. What arrives is new data and is
-                // learned; rows are written again only from the stored offset on (the audit
-                // log's positions are unique), which the event says.
+            if expected[tp] == nil, durable[tp] == nil, learner != nil {
+                // A partition's first message ever: its start goes into a checkpoint before its
+                // first rows, so that every partition with rows is named by a checkpoint and a
+                // restart reads it from a known offset and epoch (a log that started over while
+                // the monitor was down is then noticed, not taken for a replay).
+                expected[tp] = message.offset
+                audit.nextOffsets[tp] = message.offset
+                audit.epochs[tp] = epochs[tp, default: 0]
+                if let snapshot = checkpoint() { audit.checkpoint = NewCheckpoint(snapshot: snapshot, examplesSeen: examplesLearned) }
+                resumeAt = index - 1
+                break
             }
+            let logEnd = logEnds[tp]
+            let lostLog = logEnd.map { end in
+                guard let stored = durable[tp], epochs[tp, default: 0] == durableEpochs[tp, default: 0] else { return false }
+                return message.offset < stored && end < stored
+            } ?? false
+            if lostLog || expected[tp].map({ message.offset != $0 }) ?? false {
+                let next = expected[tp] ?? durable[tp] ?? 0
+                if lostLog || message.offset < next {
+                    // The log went back: offsets are reused for new data. A new epoch begins
+                    // here, in a transaction of its own whose checkpoint holds the learner as it
+                    // stands before the new epoch's first message, with that position: a restart
+                    // must never be sent back into the old epoch, whose messages are gone.
+                    let epoch = epochs[tp, default: 0] + 1
+                    audit.streamEvents.append(resetEvent(tp, expected: lostLog ? durable[tp] ?? next : next, found: message.offset,
+                                                         logEnd: lostLog ? logEnd : nil, epoch: epoch, now: now))
+                    epochs[tp] = epoch
+                    expected[tp] = message.offset
+                    durable[tp] = message.offset
+                    durableEpochs[tp] = epoch
+                    audit.nextOffsets[tp] = message.offset
+                    audit.epochs[tp] = epoch
+                    if let snapshot = checkpoint() {
+                        audit.checkpoint = NewCheckpoint(snapshot: snapshot, examplesSeen: examplesLearned)
+                    }
+                    resumeAt = index - 1
+                    break
+                }
+                audit.streamEvents.append(gapEvent(tp, expected: next, found: message.offset, epoch: epochs[tp, default: 0], now: now))
+            }
+            let epoch = epochs[tp, default: 0]
+            let position = MessagePosition(topic: message.topic, partition: message.partition, offset: message.offset, epoch: epoch)
+            audit.nextOffsets[tp] = message.offset + 1
+            audit.epochs[tp] = epoch
             expected[tp] = message.offset + 1
-            let replay = message.offset < durable[tp, default: -1]
+            let durableEpoch = durableEpochs[tp, default: 0]
+            let replay = epoch < durableEpoch || (epoch == durableEpoch && message.offset < durable[tp, default: -1])
             let decoder = self.decoder
             let result: Result<ExampleMessage, ExampleDecodeError> = message.withValue { bytes in
                 do throws(ExampleDecodeError) { return .success(try decoder.decode(bytes)) } catch { return .failure(error) }
@@ -103,8 +178,14 @@ struct BatchProcessor {
             record(report, message: decoded, position: position, now: now, into: &audit, alerts: &outgoing.alerts)
         }
         prunePositions()
+        if !checkpointed, audit.checkpoint == nil, let snapshot = checkpoint() {
+            // The first checkpoint as soon as there is a learner: before it, a restart could
+            // only read every partition from its beginning.
+            audit.checkpoint = NewCheckpoint(snapshot: snapshot, examplesSeen: examplesLearned)
+        }
+        if audit.checkpoint != nil { checkpointed = true }
         audit.alerts = outgoing.alerts
-        return (audit, outgoing)
+        return Processed(audit: audit, outgoing: outgoing, messages: (resumeAt ?? index) - start, resumeAt: resumeAt)
     }
 
     private func record(_ report: ExampleReport, message: ExampleMessage, position: MessagePosition, now: Date,
@@ -154,20 +235,34 @@ struct BatchProcessor {
         }
     }
 
-    private func streamEvent(_ tp: TopicPartition, expected next: Int64, found offset: Int64, now: Date) -> StreamEventRecord {
-        if offset < next {
-            let durableEnd = durable[tp, default: 0]
-            return StreamEventRecord(
-                kind: "offset-reset", topicPartition: tp, expectedOffset: next, foundOffset: offset,
-                message: "\(tp.topic)[\(tp.partition)] went back from offset \(next) to \(offset): the broker's log was reset "
-                    + "(e.g. a restart of a broker without persistent storage). New messages are learned; those at offsets "
-                    + "below \(durableEnd) reuse positions already in the audit log and get no example rows of their own.",
-                time: now)
-        }
+    /// A partition's log started over. Seen either as a message below the expected offset, or,
+    /// while replaying up to the stored offset after a restart, as a log that ends before that
+    /// offset (`logEnd`): the messages the replay expects are gone and what arrives is new.
+    private func resetEvent(_ tp: TopicPartition, expected next: Int64, found offset: Int64, logEnd: Int64?, epoch: Int64,
+                            now: Date) -> StreamEventRecord {
+        let seen = logEnd.map { "the log now ends at offset \($0), before the stored next offset \(next)" }
+            ?? "it went back from offset \(next) to \(offset)"
         return StreamEventRecord(
-            kind: StreamEventRecord.offsetGap, topicPartition: tp, expectedOffset: next, foundOffset: offset,
-            message: "\(tp.topic)[\(tp.partition)]: offsets \(next)..<\(offset) were not delivered (deleted by retention, "
-                + "compacted, transaction markers, or lost by the broker)",
+            kind: StreamEventRecord.offsetReset, topicPartition: tp, expectedOffset: next, foundOffset: offset, epoch: epoch,
+            message: "\(tp): the partition's log started over (e.g. a restart of a broker without persistent storage): "
+                + "\(seen). What arrives is new data and is learned, from offset \(offset) on, as log epoch \(epoch) (the "
+                + "audit log's positions and alert ids carry the epoch).",
+            time: now)
+    }
+
+    /// Whether some partition is still below its stored next offset in the stored epoch (a
+    /// replay after a restart), when `process` needs the log ends.
+    var replaying: Bool {
+        durable.contains { tp, stored in
+            epochs[tp, default: 0] == durableEpochs[tp, default: 0] && expected[tp] ?? 0 < stored
+        }
+    }
+
+    private func gapEvent(_ tp: TopicPartition, expected next: Int64, found offset: Int64, epoch: Int64, now: Date) -> StreamEventRecord {
+        StreamEventRecord(
+            kind: StreamEventRecord.offsetGap, topicPartition: tp, expectedOffset: next, foundOffset: offset, epoch: epoch,
+            message: "\(tp): offsets \(next)..<\(offset) were not delivered (deleted by retention, compacted, transaction "
+                + "markers, or lost by the broker)",
             time: now)
     }
 

@@ -6,10 +6,13 @@ import OnlineMPE
 /// at a re-scoring after a restart carry the same id (topic/partition/offset) as in a run that
 /// never stopped.
 ///
-/// Layout: "MPEMON01", the learner snapshot's length (UInt64, little-endian) and bytes (it has
-/// its own envelope and checksum), then the positions as an `OnlineMPE` snapshot envelope.
+/// Layout: "MPEMON02", the learner snapshot's length (UInt64, little-endian) and bytes (it has
+/// its own envelope and checksum), then the positions (step, topic, partition, offset, log
+/// epoch) as an `OnlineMPE` snapshot envelope. "MPEMON01" checkpoints (written before log
+/// epochs; the same without the epoch) are still read, with epoch 0.
 struct MonitorCheckpoint {
-    static let magic: [UInt8] = Array("MPEMON01".utf8)
+    static let magic: [UInt8] = Array("MPEMON02".utf8)
+    static let magicWithoutEpochs: [UInt8] = Array("MPEMON01".utf8)
 
     var learner: [UInt8]
     var positions: [Int: MessagePosition]
@@ -26,6 +29,7 @@ struct MonitorCheckpoint {
             writer.write(position.topic)
             writer.write(Int(position.partition))
             writer.write(Int(position.offset))
+            writer.write(Int(position.epoch))
         }
         out.append(contentsOf: SnapshotEnvelope.seal(writer.bytes))
         return out
@@ -39,9 +43,12 @@ struct MonitorCheckpoint {
     /// Decodes a checkpoint, refusing anything truncated, foreign or corrupt.
     init(decoding bytes: [UInt8]) throws {
         let header = Self.magic.count + 8
-        guard bytes.count >= header, Array(bytes[0..<Self.magic.count]) == Self.magic else {
+        guard bytes.count >= header else { throw CommandFailure("not a monitor checkpoint (too short)") }
+        let magic = Array(bytes[0..<Self.magic.count])
+        guard magic == Self.magic || magic == Self.magicWithoutEpochs else {
             throw CommandFailure("not a monitor checkpoint (bad magic)")
         }
+        let hasEpochs = magic == Self.magic
         var length: UInt64 = 0
         for (i, byte) in bytes[Self.magic.count..<header].enumerated() { length |= UInt64(byte) << (8 * UInt64(i)) }
         guard length <= UInt64(bytes.count - header) else { throw CommandFailure("monitor checkpoint truncated") }
@@ -56,8 +63,9 @@ struct MonitorCheckpoint {
             let topic = try reader.readString(what: "topic")
             let partition = try reader.readInt(what: "partition")
             let offset = try reader.readInt(what: "offset")
+            let epoch = hasEpochs ? try reader.readInt(what: "epoch") : 0
             guard let p = Int32(exactly: partition) else { throw CommandFailure("monitor checkpoint: partition \(partition) out of range") }
-            positions[step] = MessagePosition(topic: topic, partition: p, offset: Int64(offset))
+            positions[step] = MessagePosition(topic: topic, partition: p, offset: Int64(offset), epoch: Int64(epoch))
         }
         self.positions = positions
     }

@@ -94,9 +94,13 @@ struct MonitorCommand: AsyncParsableCommand {
         // Restore the newest checkpoint; partitions start at its offsets and re-learn up to
         // the stored next offsets without writing those rows again.
         let durable = try audit.nextOffsets()
+        let durableEpochs = try audit.epochs()
         var restored: OnlineLearner?
         var restoredPositions: [Int: MessagePosition] = [:]
         var starts: [TopicPartition: Int64] = [:]
+        // A partition the checkpoint does not name starts from its log's beginning, in the
+        // epoch stored for it: that is the log the broker has now.
+        var startEpochs = durableEpochs
         if let checkpoint = try audit.latestCheckpoint() {
             do {
                 let saved = try MonitorCheckpoint(decoding: checkpoint.snapshot)
@@ -106,6 +110,7 @@ struct MonitorCommand: AsyncParsableCommand {
                 throw CommandFailure("checkpoint \(checkpoint.id) in \(settings.database) cannot be restored: \(error)")
             }
             starts = checkpoint.offsets
+            startEpochs.merge(checkpoint.epochs) { _, saved in saved }
             logger.info("restored checkpoint \(checkpoint.id): \(checkpoint.examplesSeen) examples learned; replaying from its offsets")
         }
         let runID = try audit.startRun(configuration: configurationJSON(settings, learnerSettings), version: MPEMonitor.configuration.version)
@@ -113,6 +118,7 @@ struct MonitorCommand: AsyncParsableCommand {
         let resume = ResumeOffsets(starts)
         let client = KafkaConfiguration(bootstrapServers: settings.brokers, properties: settings.properties)
         let consumer: KafkaConsumer
+        let partitions: Int
         let producer: KafkaProducer
         do {
             consumer = try KafkaConsumer(configuration: KafkaConsumerConfiguration(
@@ -121,16 +127,14 @@ struct MonitorCommand: AsyncParsableCommand {
                 maxBatchSize: settings.maxBatch, reportEndOfPartition: untilDrained), logger: logger,
                 closeTimeout: .seconds(min(settings.shutdownTimeout / 3, 10)))
             producer = try KafkaProducer(configuration: KafkaProducerConfiguration(client: client), logger: logger, reportDeliveries: true)
-            let partitions = try await consumer.partitionCount(topic: settings.topic, timeout: .seconds(10))
+            partitions = try await consumer.partitionCount(topic: settings.topic, timeout: .seconds(10))
             logger.info("topic \(settings.topic): \(partitions) partitions; audit log \(settings.database); alerts to \(settings.resolvedAlertsTopic)")
-            try consumer.subscribe(topics: [settings.topic]) { assigned in
-                var result: [KafkaTopicPartition: KafkaOffset] = [:]
-                for tp in assigned {
-                    let start = resume.offset(TopicPartition(topic: tp.topic, partition: tp.partition))
-                    result[tp] = start.map { .exact($0) } ?? .beginning
-                }
-                return result
-            }
+            // Every partition, assigned explicitly rather than through the group's rebalancing:
+            // one learner must see the whole stream (a second member would silently take half
+            // of it away), and an explicit assignment survives a topic that vanishes and comes
+            // back, where the group protocol of librdkafka can be left without partitions. The
+            // group id still names the committed offsets, for lag tools.
+            try consumer.assign(MonitorService.startOffsets(topic: settings.topic, partitions: 0..<partitions, resume: resume))
         } catch {
             try? audit.stopRun(runID)
             throw CommandFailure("\(error)")
@@ -138,7 +142,8 @@ struct MonitorCommand: AsyncParsableCommand {
 
         let monitor = MonitorService(settings: settings, learnerSettings: learnerSettings, consumer: consumer, producer: producer,
                                      audit: audit, logger: logger, untilDrained: untilDrained, restored: restored,
-                                     restoredPositions: restoredPositions, resume: resume, durable: durable)
+                                     restoredPositions: restoredPositions, resume: resume, durable: durable,
+                                     durableEpochs: durableEpochs, startEpochs: startEpochs, partitions: partitions)
         var services: [ServiceGroupConfiguration.ServiceConfiguration] = []
         if let metricsPort {
             services.append(.init(service: MetricsEndpoint.start(host: metricsHost, port: metricsPort)))

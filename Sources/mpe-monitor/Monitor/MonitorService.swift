@@ -29,10 +29,26 @@ struct MonitorService: Service {
     /// the next offset after what this run processed (shared with the rebalance callback).
     let resume: ResumeOffsets
     let durable: [TopicPartition: Int64]
+    let durableEpochs: [TopicPartition: Int64]
+    /// The log epoch each partition starts in (the checkpoint's, else the stored one).
+    let startEpochs: [TopicPartition: Int64]
+    /// The topic's partition count at start (all of them are assigned).
+    let partitions: Int
+
+    /// Where partitions `partitions` of `topic` start: the resume offset, else the beginning.
+    static func startOffsets(topic: String, partitions: Range<Int>, resume: ResumeOffsets) -> [KafkaTopicPartition: KafkaOffset] {
+        var offsets: [KafkaTopicPartition: KafkaOffset] = [:]
+        for p in partitions {
+            let tp = KafkaTopicPartition(topic: topic, partition: Int32(p))
+            offsets[tp] = resume.offset(TopicPartition(topic: topic, partition: Int32(p))).map { .exact($0) } ?? .beginning
+        }
+        return offsets
+    }
 
     func run() async throws {
         var processor = BatchProcessor(settings: learnerSettings, restored: restored, positions: restoredPositions,
-                                       durable: durable, starts: resume.current, examples: settings.examples)
+                                       durable: durable, durableEpochs: durableEpochs, starts: resume.current,
+                                       epochs: startEpochs, examples: settings.examples)
         let pending = PendingDeliveries()
         let audit = self.audit
         let logger = self.logger
@@ -51,12 +67,14 @@ struct MonitorService: Service {
         }
         defer { deliveries.cancel() }
         try resendUndelivered(pending: pending)
+        let watchdog = Task { await watchLogEnds() }
+        defer { watchdog.cancel() }
 
         var sinceCheckpoint = 0
         let metrics = MonitorMetrics()
         let committer = KafkaCommitter(consumer: consumer, logger: logger)
         var atEnd = Set<KafkaTopicPartition>()
-        var assigned = Set<KafkaTopicPartition>()
+        var assigned = Set(MonitorService.startOffsets(topic: settings.topic, partitions: 0..<partitions, resume: resume).keys)
         var status = StatusReporter(interval: settings.statusInterval)
         var errorsLogged = ContinuousClock.now - .seconds(3600)
         var errorsSinceLog = 0
@@ -64,30 +82,44 @@ struct MonitorService: Service {
         loop: for await event in consumer.events.cancelOnGracefulShutdown() {
             switch event {
             case .messages(let batch):
-                let batchStart = ContinuousClock.now
-                let before = processor.examplesLearned
-                var (auditBatch, outgoing) = try processor.process(batch, now: Date())
-                sinceCheckpoint += processor.examplesLearned - before
-                if sinceCheckpoint >= settings.checkpointInterval, let snapshot = processor.checkpoint() {
-                    auditBatch.checkpoint = NewCheckpoint(snapshot: snapshot, examplesSeen: processor.examplesLearned)
-                    sinceCheckpoint = 0
+                // Usually one pass; more where a partition's log started over mid-batch (each
+                // new log epoch begins in a transaction of its own, with a checkpoint).
+                var start: Int? = 0
+                while let from = start {
+                    let batchStart = ContinuousClock.now
+                    let before = processor.examplesLearned
+                    let processed = try processor.process(batch, from: from, logEnds: processor.replaying ? logEnds() : [:], now: Date())
+                    var auditBatch = processed.audit
+                    sinceCheckpoint += processor.examplesLearned - before
+                    if auditBatch.checkpoint != nil {
+                        sinceCheckpoint = 0
+                    } else if sinceCheckpoint >= settings.checkpointInterval, let snapshot = processor.checkpoint() {
+                        auditBatch.checkpoint = NewCheckpoint(snapshot: snapshot, examplesSeen: processor.examplesLearned)
+                        sinceCheckpoint = 0
+                    }
+                    let written = try audit.write(auditBatch)
+                    resume.advance(auditBatch.nextOffsets)
+                    var outgoing = processed.outgoing
+                    if !written.repeatedAlertIDs.isEmpty {
+                        logger.notice("\(written.repeatedAlertIDs.count) alert(s) raised again with an id already recorded; not published twice")
+                        outgoing.alerts.removeAll { written.repeatedAlertIDs.contains($0.alertID) }
+                    }
+                    for event in auditBatch.streamEvents {
+                        if event.kind == StreamEventRecord.offsetGap { logger.notice("\(event.message)") } else { logger.error("\(event.message)") }
+                    }
+                    publish(outgoing, pending: pending)
+                    try markDelivered(delivered)
+                    status.batch(messages: processed.messages, audit: auditBatch)
+                    record(metrics, batch: processed.messages, learned: processor.examplesLearned - before, audit: auditBatch,
+                           processor: processor, started: batchStart)
+                    // Kafka's offsets follow SQLite's, in the background: the next batch does not
+                    // wait for the broker's answer (SQLite holds the truth; a lost commit costs nothing).
+                    var commit: [KafkaTopicPartition: Int64] = [:]
+                    for (tp, offset) in auditBatch.nextOffsets { commit[KafkaTopicPartition(topic: tp.topic, partition: tp.partition)] = offset }
+                    committer.submit(commit)
+                    start = processed.resumeAt
                 }
-                _ = try audit.write(auditBatch)
-                resume.advance(auditBatch.nextOffsets)
-                for event in auditBatch.streamEvents {
-                    if event.kind == StreamEventRecord.offsetGap { logger.notice("\(event.message)") } else { logger.error("\(event.message)") }
-                }
-                publish(outgoing, pending: pending)
-                try markDelivered(delivered)
                 for message in batch { atEnd.remove(message.topicPartition) }
-                status.batch(messages: batch.count, audit: auditBatch)
-                record(metrics, batch: batch.count, learned: processor.examplesLearned - before, audit: auditBatch,
-                       processor: processor, started: batchStart)
-                // Kafka's offsets follow SQLite's, in the background: the next batch does not wait
-                // for the broker's answer (SQLite holds the truth; a lost commit costs nothing).
-                var commit: [KafkaTopicPartition: Int64] = [:]
-                for (tp, offset) in auditBatch.nextOffsets { commit[KafkaTopicPartition(topic: tp.topic, partition: tp.partition)] = offset }
-                committer.submit(commit)
             case .assigned(let partitions):
                 assigned.formUnion(partitions)
                 logger.info("assigned \(partitions.map(\.description).joined(separator: ", "))")
@@ -124,6 +156,73 @@ struct MonitorService: Service {
         try? await Task.sleep(for: .milliseconds(100))
         try markDelivered(delivered)
         if let line = status.finalLine(processor: processor) { logger.info("\(line)") }
+    }
+
+    /// A fetch past the end of a partition's log returns nothing, and not every broker answers
+    /// it with an out-of-range error (that error would make the client start over at the
+    /// beginning by itself). So the ends the fetches report are compared with where this run
+    /// reads next: a log that ends before it lost its data (an in-memory broker restarted, a
+    /// topic deleted and re-created), and waiting there would wait for ever. The monitor says
+    /// so, records it, and reads the log from its beginning; what arrives there starts a new
+    /// log epoch (`BatchProcessor`). Two observations a check apart, so a report that is
+    /// merely late does not trigger it.
+    private func watchLogEnds() async {
+        var seen: [KafkaTopicPartition: Int] = [:]
+        var handled: [KafkaTopicPartition: Int64] = [:]
+        var known = partitions
+        var checks = 0
+        while !Task.isCancelled {
+            try? await Task.sleep(for: .seconds(settings.logEndCheckInterval))
+            checks += 1
+            if checks % 15 == 0, let count = try? await consumer.partitionCount(topic: settings.topic), count > known {
+                // Partitions added to the topic: read them too, from their beginning.
+                do {
+                    try consumer.addToAssignment(MonitorService.startOffsets(topic: settings.topic, partitions: known..<count, resume: resume))
+                    logger.notice("topic \(settings.topic) grew from \(known) to \(count) partitions; reading the new ones")
+                    known = count
+                } catch {
+                    logger.error("topic \(settings.topic) grew to \(count) partitions but they could not be assigned: \(error)")
+                }
+            }
+            guard let lags = try? consumer.lag() else { continue }
+            for lag in lags {
+                let tp = lag.partition
+                guard let end = lag.highWatermark, end >= 0,
+                      let next = resume.offset(TopicPartition(topic: tp.topic, partition: tp.partition)), next > end,
+                      handled[tp] != next
+                else {
+                    seen[tp] = nil
+                    continue
+                }
+                seen[tp, default: 0] += 1
+                guard seen[tp, default: 0] >= 2 else { continue }
+                seen[tp] = nil
+                handled[tp] = next
+                let event = StreamEventRecord(
+                    kind: StreamEventRecord.logTruncated, topicPartition: TopicPartition(topic: tp.topic, partition: tp.partition),
+                    expectedOffset: next, foundOffset: end,
+                    message: "\(tp): the log ends at offset \(end) but the next offset to read is \(next): the broker lost "
+                        + "the partition's data (e.g. a restart without persistent storage) or the topic was re-created. "
+                        + "Reading it from the beginning; what arrives is new data and starts a new log epoch.")
+                logger.error("\(event.message)")
+                do {
+                    _ = try audit.write(AuditBatch(streamEvents: [event]))
+                    try await consumer.seek([tp: .beginning])
+                } catch {
+                    logger.error("\(tp): could not move to the start of the log (retrying at the next check): \(error)")
+                    handled[tp] = nil
+                }
+            }
+        }
+    }
+
+    /// Each assigned partition's log end, as the last fetch reported it (no broker round trip).
+    private func logEnds() -> [TopicPartition: Int64] {
+        var ends: [TopicPartition: Int64] = [:]
+        for lag in (try? consumer.lag()) ?? [] {
+            if let end = lag.highWatermark, end >= 0 { ends[TopicPartition(topic: lag.partition.topic, partition: lag.partition.partition)] = end }
+        }
+        return ends
     }
 
     private func record(_ metrics: MonitorMetrics, batch: Int, learned: Int, audit: AuditBatch, processor: BatchProcessor, started: ContinuousClock.Instant) {

@@ -10,8 +10,11 @@ struct MonitorSettings {
     var topic = "labels"
     var alertsTopic: String?
     var deadLetterTopic: String?
-    /// librdkafka properties passed through (TLS, SASL, timeouts).
-    var properties: [String: String] = [:]
+    /// librdkafka properties passed through (TLS, SASL, timeouts). One default differs from
+    /// librdkafka's: topic metadata every 10 s rather than 5 min, because a topic that
+    /// disappears (a broker that lost its data) takes its partitions away from the group,
+    /// and they come back only when a metadata refresh sees the topic again.
+    var properties: [String: String] = ["topic.metadata.refresh.interval.ms": "10000"]
     var sessionTimeoutMilliseconds = 6000
     var heartbeatIntervalMilliseconds = 1500
     var maxBatch = 1000
@@ -23,6 +26,10 @@ struct MonitorSettings {
     var statusInterval = 10.0
     /// Seconds allowed for a graceful shutdown.
     var shutdownTimeout = 30.0
+    /// Seconds between comparisons of the partitions' log ends with the next offsets (a log
+    /// that ends before the next offset lost its data). Not a setting: it only bounds how soon
+    /// that is noticed, and costs no broker round trip.
+    let logEndCheckInterval = 2.0
 
     var resolvedAlertsTopic: String { alertsTopic ?? "\(topic).alerts" }
     var resolvedDeadLetterTopic: String { deadLetterTopic ?? "\(topic).dead-letters" }

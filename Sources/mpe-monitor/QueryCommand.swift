@@ -83,19 +83,20 @@ struct QueryTable {
         func time(_ d: Date) -> Cell { .text(QueryTable.timeText(d)) }
         switch subject {
         case .alerts:
-            columns = ["time", "kind", "example_id", "topic", "partition", "offset", "given_label", "predicted_label",
+            columns = ["time", "kind", "example_id", "topic", "partition", "offset", "epoch", "given_label", "predicted_label",
                        "label_quality", "memorization", "curvature", "reason", "alert_id"]
             rows = try log.alerts(since: since, limit: limit).map { a in
                 [time(a.time), .text(a.kind.rawValue), a.exampleID.map(Cell.text) ?? .null, a.position.map { .text($0.topic) } ?? .null,
-                 int(a.position?.partition), int(a.position?.offset), num(a.givenLabel), num(a.predictedLabel), num(a.labelQuality),
+                 int(a.position?.partition), int(a.position?.offset), int(a.position?.epoch), num(a.givenLabel), num(a.predictedLabel), num(a.labelQuality),
                  num(a.memorization), num(a.curvature), .text(a.reason), .text(a.alertID)]
             }
         case .suspects:
             columns = ["example_id", "label_quality", "given_label", "predicted_label", "memorization", "sensitivity", "curvature",
-                       "topic", "partition", "offset", "time"]
+                       "topic", "partition", "offset", "epoch", "time"]
             rows = try log.suspects(since: since, limit: limit ?? 20).map { e in
                 [.text(e.exampleID), num(e.labelQuality), num(e.givenLabel), num(e.predictedLabel), num(e.memorization),
-                 num(e.sensitivity), num(e.curvature), .text(e.position.topic), int(e.position.partition), int(e.position.offset), time(e.time)]
+                 num(e.sensitivity), num(e.curvature), .text(e.position.topic), int(e.position.partition), int(e.position.offset),
+                 int(e.position.epoch), time(e.time)]
             }
         case .generalization:
             columns = ["time", "examples_seen", "prequential_nll", "prequential_error", "recent_prequential_nll",

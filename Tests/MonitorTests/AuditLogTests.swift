@@ -73,7 +73,7 @@ struct AuditLogTests {
              try String.fetchOne(db, sql: "PRAGMA journal_mode"))
         }
         #expect(schema1 == schema2)
-        #expect(migrations == ["v1"])
+        #expect(migrations == ["v1", "v2"])
         #expect(journal == "wal")
     }
 

@@ -1,10 +1,23 @@
 /// Full-covariance Gaussian posterior updated by the online Newton (Laplace filter) rule of
 /// spec §2. Exact for `regression`: after any order of the same examples it equals the batch
 /// posterior. Keeps the covariance `P = S⁻¹` (n×n, n = K·D), so it is for small models.
+///
+/// For `logistic` and `softmax` each example's site is linearized at the solution of its own
+/// MAP problem `argmin_θ w ℓ(θ; x) + ½ (θ − m)ᵀ S (θ − m)` (an iterated Laplace / iterated
+/// extended Kalman update), not at the pre-update mean as in one Newton step. Measured on
+/// synthetic softmax streams (n = 200, d = 5, K = 3, δ = 1): with the single step the online
+/// mean ends at 0.61 (seed 23) and 0.84 (seed 21) of the batch MAP's norm, because early
+/// sites, absorbed at p ≈ 1/K, add far more precision than they have at the MAP and so shrink
+/// every later step; the Spearman of LOO deviations against batch refits is 0.931–0.986 over
+/// seeds 21–29. The converged site problem gives 0.9799–0.996 on the same seeds and a lower mean
+/// absolute error on each (README; seeds 26–29 with a NumPy replica). Without the line search
+/// in `solveSite` the re-linearization overshoots: pure Newton steps fell to 0.87 and 0.89 on
+/// seeds 34 and 36.
 struct FullPosterior: PosteriorFamily {
     let rows: Int
     let columns: Int
     let forgetting: Double
+    let layer: OutputLayer
     private(set) var mean: [Double]
     /// Row-major n×n covariance, kept symmetric by updating the upper triangle and mirroring.
     private(set) var covariance: [Double]
@@ -15,6 +28,7 @@ struct FullPosterior: PosteriorFamily {
         rows = c.outputs
         columns = c.augmentedDimension
         forgetting = c.forgetting
+        layer = OutputLayer(c)
         let n = c.parameterCount
         mean = .init(repeating: 0, count: n)
         covariance = .init(repeating: 0, count: n * n)
@@ -70,8 +84,11 @@ struct FullPosterior: PosteriorFamily {
             covariance.withMutableStart { p in for i in 0..<(n * n) { p[i] *= s } }
         }
         project(&ws)
-        // A = I + wΛV;  solve A [z | Z] = [e | wΛ]: z gives the mean step, Z = (I + wΛV)⁻¹wΛ
-        // the rank-K covariance downdate.
+        // Regression's site is quadratic, so the single Newton step below already solves it.
+        let iterated = layer.kind != .regression && w > 0
+        if iterated { solveSite(label: y, weight: w, workspace: &ws) }
+        // A = I + wΛV;  solve A [z | Z] = [e | wΛ]: z gives the one-step mean step (regression),
+        // Z = (I + wΛV)⁻¹wΛ the rank-K covariance downdate (Λ at the site MAP when iterated).
         for r in 0..<k {
             for c in 0..<k {
                 var s = 0.0
@@ -88,11 +105,14 @@ struct FullPosterior: PosteriorFamily {
         // values, which the learner rejects before they get here.
         guard solved else { return }
         let rhs = ws.rightHandSide
+        let dual = ws.siteDual
         ws.projections.withStart { b in
             ws.projections2.withMutableStart { c in
                 mean.withMutableStart { m in
                     for r in 0..<k {
-                        DenseKernels.axpy(-w * rhs[r * (k + 1)], b + r * n, m, n)
+                        // θ ← m − P Jᵀ u: u is the site problem's solution, or w z for one step.
+                        let u = iterated ? dual[r] : w * rhs[r * (k + 1)]
+                        DenseKernels.axpy(-u, b + r * n, m, n)
                         // C_r = Σ_l Z_rl B_l, Z symmetrized (symmetric in exact arithmetic).
                         let row = c + r * n
                         row.update(repeating: 0, count: n)
@@ -114,6 +134,81 @@ struct FullPosterior: PosteriorFamily {
                     }
                 }
             }
+        }
+    }
+
+    /// Largest number of Newton steps on one site problem; they converge quadratically (five or
+    /// six reach the tolerance on the measured streams), so this only bounds pathological cases.
+    static let siteIterations = 50
+    /// The site problem is solved when the dual residual `w e(f) − u` is below this (times
+    /// `max(w, 1)`): `e` is a difference of probabilities, so this is far below what matters.
+    static let siteTolerance = 1e-10
+
+    /// Solves the site MAP problem in the K outputs. With `V = J P Jᵀ` and `θ = m − P Jᵀ u`,
+    /// the outputs are `f = f₀ − V u` and the problem is to minimize
+    /// `φ(u) = w ℓ(f₀ − V u) + ½ uᵀ V u`, whose minimizer satisfies `u = w e(f)`. Damped Newton:
+    /// `(I + wΛV) Δu = w e − u`, halving the step until φ decreases (φ is convex, and the first
+    /// full step from u = 0 is exactly the single-step filter). On return `siteDual` holds u,
+    /// `siteOutput` f, and `p`, `e`, `lambdaDiagonal`, `lambda` their values at f.
+    private func solveSite(label y: Double, weight w: Double, workspace ws: inout Workspace) {
+        let k = rows
+        for r in 0..<k {
+            ws.siteDual[r] = 0
+            ws.siteOutput[r] = ws.f[r]
+        }
+        var objective = ws.siteOutput.withStart { f in w * layer.unclampedLoss(f: f, y: y) }
+        let tolerance = FullPosterior.siteTolerance * max(w, 1)
+        for _ in 0..<FullPosterior.siteIterations {
+            var largest = 0.0
+            for r in 0..<k {
+                let residual = w * ws.e[r] - ws.siteDual[r]
+                ws.siteStep[r] = residual
+                largest = max(largest, abs(residual))
+            }
+            if !(largest > tolerance) { break }
+            for r in 0..<k {
+                for c in 0..<k {
+                    var s = 0.0
+                    for t in 0..<k { s += ws.lambda[r * k + t] * ws.variance[t * k + c] }
+                    ws.system[r * k + c] = (r == c ? 1 : 0) + w * s
+                }
+            }
+            let solved = ws.system.withMutableStart { a in
+                ws.siteStep.withMutableStart { step in DenseKernels.solve(a, step, n: k, m: 1) }
+            }
+            guard solved else { break }
+            var fraction = 1.0
+            var accepted = false
+            // Halving 40 times takes the step below rounding of any u that matters.
+            for _ in 0..<40 {
+                var quadratic = 0.0
+                for r in 0..<k { ws.siteDualTrial[r] = ws.siteDual[r] + fraction * ws.siteStep[r] }
+                for r in 0..<k {
+                    var vu = 0.0
+                    for c in 0..<k { vu += ws.variance[r * k + c] * ws.siteDualTrial[c] }
+                    ws.siteOutputTrial[r] = ws.f[r] - vu
+                    quadratic += ws.siteDualTrial[r] * vu
+                }
+                let trial = ws.siteOutputTrial.withStart { f in w * layer.unclampedLoss(f: f, y: y) } + 0.5 * quadratic
+                // Strict decrease: at the rounding floor no step is accepted and the solve ends.
+                if trial < objective {
+                    objective = trial
+                    accepted = true
+                    break
+                }
+                fraction *= 0.5
+            }
+            guard accepted else { break }
+            swap(&ws.siteDual, &ws.siteDualTrial)
+            swap(&ws.siteOutput, &ws.siteOutputTrial)
+            ws.siteOutput.withStart { f in
+                ws.p.withMutableStart { p in
+                    ws.e.withMutableStart { e in
+                        ws.lambdaDiagonal.withMutableStart { l in _ = layer.evaluate(f: f, y: y, p: p, e: e, lambdaDiagonal: l) }
+                    }
+                }
+            }
+            ws.p.withStart { p in ws.lambda.withMutableStart { l in layer.fillLambda(p: p, into: l) } }
         }
     }
 

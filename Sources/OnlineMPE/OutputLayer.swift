@@ -57,6 +57,25 @@ struct OutputLayer: Sendable {
         }
     }
 
+    /// `−log p(y|f)` without the clamp of `evaluate`: the per-example site problem of the `full`
+    /// family minimizes it by line search, which needs a loss that keeps decreasing past 23 nats.
+    @inline(__always)
+    func unclampedLoss(f: UnsafePointer<Double>, y: Double) -> Double {
+        switch kind {
+        case .regression:
+            let r = f[0] - y
+            return r * r / (2 * noiseVariance)
+        case .logistic:
+            return OutputLayer.softplus(y == 1 ? -f[0] : f[0])
+        case .softmax:
+            var peak = f[0]
+            for c in 1..<outputs where f[c] > peak { peak = f[c] }
+            var total = 0.0
+            for c in 0..<outputs { total += exp(f[c] - peak) }
+            return log(total) + peak - f[Int(y)]
+        }
+    }
+
     /// Writes the full K×K output curvature `Λ` (row-major) from the probabilities `p`.
     @inline(__always)
     func fillLambda(p: UnsafePointer<Double>, into lambda: UnsafeMutablePointer<Double>) {

@@ -22,6 +22,13 @@ struct Workspace: Sendable {
     var projections2: [Double]
     var parameters: [Double]
     var noise: [Double]
+    /// K-sized buffers of the `full` family's per-example site problem: the accepted and trial
+    /// outputs f and dual variables u (θ = m − P Jᵀ u), and the Newton step.
+    var siteOutput: [Double]
+    var siteOutputTrial: [Double]
+    var siteDual: [Double]
+    var siteDualTrial: [Double]
+    var siteStep: [Double]
     /// Input-sized buffers for the finite-difference curvature estimator.
     var probe: [Double]
     var gradient: [Double]
@@ -42,6 +49,11 @@ struct Workspace: Sendable {
         fTilde = .init(repeating: 0, count: k)
         pTilde = .init(repeating: 0, count: k)
         gramProduct = .init(repeating: 0, count: k)
+        siteOutput = .init(repeating: 0, count: k)
+        siteOutputTrial = .init(repeating: 0, count: k)
+        siteDual = .init(repeating: 0, count: k)
+        siteDualTrial = .init(repeating: 0, count: k)
+        siteStep = .init(repeating: 0, count: k)
         let big = c.family == .full ? k * n : 0
         projections = .init(repeating: 0, count: big)
         projections2 = .init(repeating: 0, count: big)

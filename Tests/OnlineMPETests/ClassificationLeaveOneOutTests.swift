@@ -129,15 +129,33 @@ import Testing
         let online = try compare(xs, ys, classes: 3, logistic: false, prior: 1, atMAP: false)
         let rerun = try compareWithReruns(xs, ys, classes: 3)
         print("digits subset at MAP: spearman \(atMAP.spearmanCorrected) MAE corrected \(atMAP.maeCorrected) first-order \(atMAP.maeFirstOrder); online vs batch refits: spearman \(online.spearmanCorrected) MAE corrected \(online.maeCorrected) first-order \(online.maeFirstOrder); online vs reruns: spearman \(rerun.spearman) MAE \(rerun.mae)")
-        // Measured, not asserted: on the synthetic softmax stream one online pass ranks LOO
-        // deviations against batch refits at only about 0.93 (README); the formulas themselves
-        // are checked at the MAP, where it is 0.99999.
+        // Measured, not asserted: on the synthetic softmax stream (seed 23) one online pass ranks
+        // LOO deviations against batch refits at 0.9799 (README; more seeds in
+        // `onlineSoftmaxOnSyntheticSeeds`); the formulas themselves are checked at the MAP, where
+        // it is 0.99999.
         let (sx, sy) = Synthetic.classification(n: 200, d: 5, classes: 3, seed: 23)
         let synthetic = try compare(sx, sy, classes: 3, logistic: false, prior: 1, atMAP: false)
         print("synthetic softmax online vs batch refits: spearman corrected \(synthetic.spearmanCorrected) first-order \(synthetic.spearmanFirstOrder); MAE corrected \(synthetic.maeCorrected) first-order \(synthetic.maeFirstOrder)")
         #expect(atMAP.spearmanCorrected >= 0.98)
         #expect(atMAP.maeCorrected < atMAP.maeFirstOrder)
         #expect(online.spearmanCorrected >= 0.98)
+    }
+
+    /// Measured, not asserted: one online pass over synthetic softmax streams, seeds 21–25, ranks
+    /// LOO deviations against batch refits at 0.980–0.996 with each site linearized at its own
+    /// MAP (0.935–0.986 with one Newton step); seed 23 stays just below 0.98 (README). What is
+    /// left is the online mean, shrunk towards 0 by precision added early in the stream: the
+    /// same online covariance put at the batch MAP ranks at 0.995 or better (seeds 21, 23, 24,
+    /// measured with a NumPy replica).
+    @Test func onlineSoftmaxOnSyntheticSeeds() throws {
+        var lowest = Double.infinity
+        for seed: UInt64 in 21...25 {
+            let (xs, ys) = Synthetic.classification(n: 200, d: 5, classes: 3, seed: seed)
+            let c = try compare(xs, ys, classes: 3, logistic: false, prior: 1, atMAP: false)
+            lowest = min(lowest, c.spearmanCorrected)
+            print("synthetic softmax online seed \(seed): spearman corrected \(c.spearmanCorrected) first-order \(c.spearmanFirstOrder); MAE corrected \(c.maeCorrected) first-order \(c.maeFirstOrder)")
+        }
+        print("synthetic softmax online, seeds 21-25: lowest spearman corrected \(lowest)")
     }
 
     @Test func logisticOnDigitsSubsetMatchesRefits() throws {

@@ -160,24 +160,19 @@ public final class AuditLog: Sendable {
     // MARK: Reading (each call sees one committed state)
 
     /// The stored next offset of every partition.
-    public func nextOffsets() throws -> [TopicPartition: Int64] {
-        try read { db in
-            var offsets: [TopicPartition: Int64] = [:]
-            for row in try Row.fetchAll(db, sql: "SELECT topic, partition, next_offset FROM partition_offsets") {
-                offsets[TopicPartition(topic: row[0], partition: row[1])] = row[2]
-            }
-            return offsets
-        }
-    }
+    public func nextOffsets() throws -> [TopicPartition: Int64] { try perPartition("next_offset") }
 
     /// The stored log epoch of every partition (see `MessagePosition.epoch`).
-    public func epochs() throws -> [TopicPartition: Int64] {
+    public func epochs() throws -> [TopicPartition: Int64] { try perPartition("epoch") }
+
+    /// One integer column of `partition_offsets`, by partition.
+    private func perPartition(_ column: String) throws -> [TopicPartition: Int64] {
         try read { db in
-            var epochs: [TopicPartition: Int64] = [:]
-            for row in try Row.fetchAll(db, sql: "SELECT topic, partition, epoch FROM partition_offsets") {
-                epochs[TopicPartition(topic: row[0], partition: row[1])] = row[2]
+            var values: [TopicPartition: Int64] = [:]
+            for row in try Row.fetchAll(db, sql: "SELECT topic, partition, \(column) FROM partition_offsets") {
+                values[TopicPartition(topic: row[0], partition: row[1])] = row[2]
             }
-            return epochs
+            return values
         }
     }
 

@@ -74,7 +74,7 @@ struct MonitorService: Service {
         let metrics = MonitorMetrics()
         let committer = KafkaCommitter(consumer: consumer, logger: logger)
         var atEnd = Set<KafkaTopicPartition>()
-        var assigned = Set(MonitorService.startOffsets(topic: settings.topic, partitions: 0..<partitions, resume: resume).keys)
+        var assigned = Set((0..<partitions).map { KafkaTopicPartition(topic: settings.topic, partition: Int32($0)) })
         var status = StatusReporter(interval: settings.statusInterval)
         var errorsLogged = ContinuousClock.now - .seconds(3600)
         var errorsSinceLog = 0

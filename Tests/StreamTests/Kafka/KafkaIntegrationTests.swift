@@ -188,6 +188,41 @@ struct KafkaIntegrationTests {
         await producer.close()
     }
 
+    @Test("a partition added to an explicit assignment is read from its offset; the others carry on, nothing re-read")
+    func addToAssignment() async throws {
+        let broker = try TestBroker()
+        try broker.createTopic("grow", partitions: 2)
+        let producer = try TestClients.producer(broker)
+        _ = try await produceAll(producer, topic: "grow", count: 200, partitions: 2)
+        let consumer = try TestClients.consumer(broker, group: "grower")
+        let p0 = KafkaTopicPartition(topic: "grow", partition: 0)
+        let p1 = KafkaTopicPartition(topic: "grow", partition: 1)
+        try consumer.assign([p0: .beginning])
+        let collector = Collector()
+        let first = try await consume(consumer, within: .seconds(20)) { event in
+            if case .messages(let batch) = event { await collector.add(batch) }
+            return await collector.count >= 100
+        }
+        #expect(first)
+        try consumer.addToAssignment([p1: .exact(50)])
+        #expect(try consumer.assignment() == [p0, p1])
+        let second = try await consume(consumer, within: .seconds(20)) { event in
+            if case .messages(let batch) = event { await collector.add(batch) }
+            return await collector.messages.filter { $0.partition == 1 }.count >= 50
+        }
+        #expect(second)
+        // Let anything re-delivered from partition 0 show up before counting.
+        _ = try await consume(consumer, within: .milliseconds(500)) { event in
+            if case .messages(let batch) = event { await collector.add(batch) }
+            return false
+        }
+        let messages = await collector.messages
+        #expect(messages.filter { $0.partition == 0 }.map(\.offset) == Array(0..<100))
+        #expect(messages.filter { $0.partition == 1 }.map(\.offset) == Array(50..<100))
+        await consumer.close()
+        await producer.close()
+    }
+
     @Test("a paused partition delivers nothing until resumed")
     func pauseAndResume() async throws {
         let broker = try TestBroker()

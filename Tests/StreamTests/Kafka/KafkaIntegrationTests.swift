@@ -188,7 +188,7 @@ struct KafkaIntegrationTests {
         await producer.close()
     }
 
-    @Test("a partition added to an explicit assignment is read from its offset; the others carry on, nothing re-read")
+    @Test("a partition added to an explicit assignment is read from its offset, nothing re-read; commits work without group membership")
     func addToAssignment() async throws {
         let broker = try TestBroker()
         try broker.createTopic("grow", partitions: 2)
@@ -219,6 +219,10 @@ struct KafkaIntegrationTests {
         let messages = await collector.messages
         #expect(messages.filter { $0.partition == 0 }.map(\.offset) == Array(0..<100))
         #expect(messages.filter { $0.partition == 1 }.map(\.offset) == Array(50..<100))
+        // Commits work without group membership (the monitor's offsets for lag tools).
+        try await consumer.commit([p0: 100, p1: 100])
+        let committed = try await consumer.committed([p0, p1])
+        #expect(committed == [p0: 100, p1: 100])
         await consumer.close()
         await producer.close()
     }

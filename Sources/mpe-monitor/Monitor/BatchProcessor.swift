@@ -91,10 +91,7 @@ struct BatchProcessor {
                 // first rows, so that every partition with rows is named by a checkpoint and a
                 // restart reads it from a known offset and epoch (a log that started over while
                 // the monitor was down is then noticed, not taken for a replay).
-                expected[tp] = message.offset
-                audit.nextOffsets[tp] = message.offset
-                audit.epochs[tp] = epochs[tp, default: 0]
-                if let snapshot = checkpoint() { audit.checkpoint = NewCheckpoint(snapshot: snapshot, examplesSeen: examplesLearned) }
+                startWithCheckpoint(tp, at: message.offset, audit: &audit)
                 resumeAt = index - 1
                 break
             }
@@ -114,14 +111,9 @@ struct BatchProcessor {
                     audit.streamEvents.append(resetEvent(tp, expected: lostLog ? durable[tp] ?? next : next, found: message.offset,
                                                          logEnd: lostLog ? logEnd : nil, epoch: epoch, now: now))
                     epochs[tp] = epoch
-                    expected[tp] = message.offset
                     durable[tp] = message.offset
                     durableEpochs[tp] = epoch
-                    audit.nextOffsets[tp] = message.offset
-                    audit.epochs[tp] = epoch
-                    if let snapshot = checkpoint() {
-                        audit.checkpoint = NewCheckpoint(snapshot: snapshot, examplesSeen: examplesLearned)
-                    }
+                    startWithCheckpoint(tp, at: message.offset, audit: &audit)
                     resumeAt = index - 1
                     break
                 }
@@ -144,11 +136,7 @@ struct BatchProcessor {
                 decoded = value
             case .failure(let error):
                 rejectedByReason["\(error.reason)", default: 0] += 1
-                if !replay {
-                    let reason = "\(error)"
-                    message.withValue { audit.deadLetters.append(DeadLetterRecord(position: position, payload: $0, reason: reason, time: now)) }
-                    outgoing.deadLetters.append((position, message.value, reason))
-                }
+                if !replay { deadLetter(message, at: position, reason: "\(error)", now: now, audit: &audit, outgoing: &outgoing) }
                 continue
             }
             if learner == nil {
@@ -166,11 +154,7 @@ struct BatchProcessor {
             } catch {
                 // The learner refuses (e.g. a label outside the classes): a dead letter, not a crash.
                 rejectedByReason["learner", default: 0] += 1
-                if !replay {
-                    let reason = "\(error)"
-                    message.withValue { audit.deadLetters.append(DeadLetterRecord(position: position, payload: $0, reason: reason, time: now)) }
-                    outgoing.deadLetters.append((position, message.value, reason))
-                }
+                if !replay { deadLetter(message, at: position, reason: "\(error)", now: now, audit: &audit, outgoing: &outgoing) }
                 continue
             }
             positions[report.step] = position
@@ -178,14 +162,35 @@ struct BatchProcessor {
             record(report, message: decoded, position: position, now: now, into: &audit, alerts: &outgoing.alerts)
         }
         prunePositions()
-        if !checkpointed, audit.checkpoint == nil, let snapshot = checkpoint() {
+        if !checkpointed, audit.checkpoint == nil {
             // The first checkpoint as soon as there is a learner: before it, a restart could
             // only read every partition from its beginning.
-            audit.checkpoint = NewCheckpoint(snapshot: snapshot, examplesSeen: examplesLearned)
+            audit.checkpoint = newCheckpoint()
         }
         if audit.checkpoint != nil { checkpointed = true }
         audit.alerts = outgoing.alerts
         return Processed(audit: audit, outgoing: outgoing, messages: (resumeAt ?? index) - start, resumeAt: resumeAt)
+    }
+
+    /// Partition `tp` (re)starts at `offset` in its current epoch: the position goes into the
+    /// batch with a checkpoint of the learner as it stands, so that a restart resumes there.
+    private mutating func startWithCheckpoint(_ tp: TopicPartition, at offset: Int64, audit: inout AuditBatch) {
+        expected[tp] = offset
+        audit.nextOffsets[tp] = offset
+        audit.epochs[tp] = epochs[tp, default: 0]
+        audit.checkpoint = newCheckpoint()
+    }
+
+    /// The learner's checkpoint, for a batch to store (nil before the first learner).
+    func newCheckpoint() -> NewCheckpoint? {
+        checkpoint().map { NewCheckpoint(snapshot: $0, examplesSeen: examplesLearned) }
+    }
+
+    /// A refused message: a row in the audit log and a copy for the dead-letter topic.
+    private func deadLetter(_ message: KafkaMessage, at position: MessagePosition, reason: String, now: Date,
+                            audit: inout AuditBatch, outgoing: inout Outgoing) {
+        message.withValue { audit.deadLetters.append(DeadLetterRecord(position: position, payload: $0, reason: reason, time: now)) }
+        outgoing.deadLetters.append((position, message.value, reason))
     }
 
     private func record(_ report: ExampleReport, message: ExampleMessage, position: MessagePosition, now: Date,
@@ -279,7 +284,7 @@ struct BatchProcessor {
     }
 
     /// The learner's snapshot and the positions it may still need, for a checkpoint.
-    func checkpoint() -> [UInt8]? {
+    private func checkpoint() -> [UInt8]? {
         guard let learner else { return nil }
         // Exactly the steps a window memory can still re-score, so that two runs that learned
         // the same examples write the same checkpoint whatever their batch boundaries were.

@@ -93,8 +93,8 @@ struct MonitorService: Service {
                     sinceCheckpoint += processor.examplesLearned - before
                     if auditBatch.checkpoint != nil {
                         sinceCheckpoint = 0
-                    } else if sinceCheckpoint >= settings.checkpointInterval, let snapshot = processor.checkpoint() {
-                        auditBatch.checkpoint = NewCheckpoint(snapshot: snapshot, examplesSeen: processor.examplesLearned)
+                    } else if sinceCheckpoint >= settings.checkpointInterval, let checkpoint = processor.newCheckpoint() {
+                        auditBatch.checkpoint = checkpoint
                         sinceCheckpoint = 0
                     }
                     let written = try audit.write(auditBatch)
@@ -144,8 +144,8 @@ struct MonitorService: Service {
 
         await committer.finish()
         // Drain: a last checkpoint with the offsets it corresponds to, then alerts out.
-        if let snapshot = processor.checkpoint(), sinceCheckpoint > 0 {
-            _ = try audit.write(AuditBatch(checkpoint: NewCheckpoint(snapshot: snapshot, examplesSeen: processor.examplesLearned)))
+        if sinceCheckpoint > 0, let checkpoint = processor.newCheckpoint() {
+            _ = try audit.write(AuditBatch(checkpoint: checkpoint))
         }
         do {
             try await producer.flush(timeout: .seconds(min(settings.shutdownTimeout / 2, 10)))

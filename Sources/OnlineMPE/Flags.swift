@@ -111,7 +111,9 @@ struct FlagRules: Sendable, Equatable {
     }
 
     /// The flags an example earns, skipping kinds in `already` (a bit set).
-    func evaluate(label y: Double, pTilde: UnsafePointer<Double>, outputs: Int, scores s: Sensitivities, already: Int, learned: Int) -> [(FlagKind, String)] {
+    /// `pTilde` is taken as the array itself (borrowed) rather than a pointer from a closure: a
+    /// closure over the learner's `rules` would copy them, quantile buffers and all, per example.
+    func evaluate(label y: Double, pTilde: [Double], outputs: Int, scores s: Sensitivities, already: Int, learned: Int) -> [(FlagKind, String)] {
         guard learned >= settings.warmup else { return [] }
         var out: [(FlagKind, String)] = []
         if already & FlagKind.mislabeled.bit == 0, let reason = mislabeledReason(y, pTilde, outputs, s) {
@@ -130,7 +132,7 @@ struct FlagRules: Sendable, Equatable {
         return out
     }
 
-    private func mislabeledReason(_ y: Double, _ p: UnsafePointer<Double>, _ k: Int, _ s: Sensitivities) -> String? {
+    private func mislabeledReason(_ y: Double, _ p: [Double], _ k: Int, _ s: Sensitivities) -> String? {
         switch model {
         case .regression:
             guard s.labelQuality < FlagRules.regressionQualityFloor else { return nil }

@@ -23,7 +23,7 @@ public enum InputCurvature {
 
     /// `‖H_x‖_F` from the probabilities at the mean and the Gram matrix.
     /// `gp` is K values of caller-owned scratch for `Gp`.
-    static func closedForm(kind: ModelKind, p: UnsafePointer<Double>, gram g: [Double], outputs k: Int, noiseVariance: Double, scratch gp: UnsafeMutablePointer<Double>) -> Double {
+    static func closedForm(kind: ModelKind, p: UnsafePointer<Double>, gram g: UnsafePointer<Double>, outputs k: Int, noiseVariance: Double, scratch gp: UnsafeMutablePointer<Double>) -> Double {
         switch kind {
         case .regression:
             return g[0] / noiseVariance
@@ -40,7 +40,10 @@ public enum InputCurvature {
             var total = 0.0
             for r in 0..<k {
                 var s = 0.0
-                for c in 0..<k { s += p[c] * (g[r * k + c] - gp[c]) * (g[c * k + r] - gp[r]) }
+                // G is symmetric bit for bit (`gram` writes both halves from one dot product),
+                // so G_lk is read from row k: contiguous, unlike the column.
+                let row = g + r * k
+                for c in 0..<k { s += p[c] * (row[c] - gp[c]) * (row[c] - gp[r]) }
                 total += p[r] * s
             }
             return max(total, 0).squareRoot()

@@ -28,7 +28,9 @@ public struct OnlineLearner: Sendable {
     var gram: [Double]
     var gramStep = -1
     public internal(set) var latestGeneralization: GeneralizationSnapshot?
-    var workspace: Workspace
+    /// Optional only so that `learn` can move it out and back (`take()`) with no reference
+    /// counting on its two dozen buffers; it is nil only while checked out.
+    var workspace: Workspace?
 
     /// The Gram matrix is refreshed this often (and at every re-scoring): it moves slowly, and
     /// refreshing it per example would cost more than the update itself.
@@ -67,9 +69,14 @@ public struct OnlineLearner: Sendable {
     /// changes nothing.
     public mutating func learn(_ example: LabeledExample) throws(ExampleError) -> ExampleReport {
         try validate(example)
-        var ws = Workspace.empty
-        swap(&ws, &workspace)
-        defer { swap(&ws, &workspace) }
+        var ws = workspace.take() ?? Workspace(configuration)
+        let report = learnValid(example, workspace: &ws)
+        // Moved back, not copied (a `defer` here copies every buffer).
+        workspace = consume ws
+        return report
+    }
+
+    private mutating func learnValid(_ example: LabeledExample, workspace ws: inout Workspace) -> ExampleReport {
         let y = example.y
         let w = example.weight
         load(example.x, into: &ws)
@@ -91,9 +98,7 @@ public struct OnlineLearner: Sendable {
         let scores = score(label: y, weight: w, workspace: &ws)
         rules.observe(label: y, scores: scores)
         var flags: [Flag] = []
-        let earned = ws.pTilde.withStart { pt in
-            rules.evaluate(label: y, pTilde: pt, outputs: configuration.outputs, scores: scores, already: 0, learned: step)
-        }
+        let earned = rules.evaluate(label: y, pTilde: ws.pTilde, outputs: configuration.outputs, scores: scores, already: 0, learned: step)
         var raised = 0
         for (kind, reason) in earned {
             raised |= kind.bit
@@ -170,6 +175,12 @@ public struct OnlineLearner: Sendable {
         ws.input.withStart { x in
             m.withStart { w in ws.f.withMutableStart { f in DenseKernels.outputs(weights: w, input: x, rows: k, columns: d, into: f) } }
         }
+        return evaluateOutputs(label: y, workspace: &ws)
+    }
+
+    /// p, e, diag Λ (and full Λ for `full`) from the outputs already in `workspace.f`; returns
+    /// the NLL of `y`.
+    func evaluateOutputs(label y: Double, workspace ws: inout Workspace) -> Double {
         let nll = ws.f.withStart { f in
             ws.p.withMutableStart { p in
                 ws.e.withMutableStart { e in
@@ -186,9 +197,16 @@ public struct OnlineLearner: Sendable {
     /// The memory-perturbation quantities of the loaded input with label y and site weight w.
     mutating func score(label y: Double, weight w: Double, workspace ws: inout Workspace) -> Sensitivities {
         let k = configuration.outputs
-        _ = evaluateAtMean(label: y, workspace: &ws)
-        if !posterior.perturb(weight: w, kind: configuration.perturbation, workspace: &ws) {
-            correctedFallbacks += 1
+        if ws.arrivalReady {
+            // The family's update pass already produced f at the new mean, V and the removal sums.
+            ws.arrivalReady = false
+            _ = evaluateOutputs(label: y, workspace: &ws)
+            DiagonalPerturbation.finishArrival(weight: w, kind: configuration.perturbation, outputs: k, workspace: &ws)
+        } else {
+            _ = evaluateAtMean(label: y, workspace: &ws)
+            if !posterior.perturb(weight: w, kind: configuration.perturbation, workspace: &ws) {
+                correctedFallbacks += 1
+            }
         }
         ws.fTilde.withStart { f in ws.pTilde.withMutableStart { p in layer.probabilities(f: f, into: p) } }
         var s = Sensitivities()
@@ -221,7 +239,9 @@ public struct OnlineLearner: Sendable {
                     s.curvature = finiteDifferenceCurvature(label: y, workspace: &ws)
                 } else {
                     s.curvature = ws.gramProduct.withMutableStart { scratch in
-                        InputCurvature.closedForm(kind: configuration.model, p: p, gram: gram, outputs: k, noiseVariance: configuration.noiseVariance, scratch: scratch)
+                        gram.withStart { g in
+                            InputCurvature.closedForm(kind: configuration.model, p: p, gram: g, outputs: k, noiseVariance: configuration.noiseVariance, scratch: scratch)
+                        }
                     }
                 }
             }
@@ -296,9 +316,7 @@ public struct OnlineLearner: Sendable {
             arrivalError += memory.arrivalError[slot]
             let id = memory.ids[slot]
             examples.append(RescoredExample(id: id, arrivalStep: memory.arrivalSteps[slot], label: y, scores: s))
-            let earned = ws.pTilde.withStart { pt in
-                rules.evaluate(label: y, pTilde: pt, outputs: configuration.outputs, scores: s, already: memory.raised[slot], learned: step)
-            }
+            let earned = rules.evaluate(label: y, pTilde: ws.pTilde, outputs: configuration.outputs, scores: s, already: memory.raised[slot], learned: step)
             for (kind, reason) in earned {
                 memory.raised[slot] |= kind.bit
                 flags.append(Flag(kind: kind, step: step, exampleID: id, arrivalStep: memory.arrivalSteps[slot], givenLabel: y,
@@ -325,10 +343,10 @@ public struct OnlineLearner: Sendable {
     /// Re-scores the memory under the current posterior now (as at the end of a stream), records
     /// the forecast, and runs the LOO detectors on it like any scheduled re-scoring.
     public mutating func rescoreMemory() -> Rescoring {
-        var ws = Workspace.empty
-        swap(&ws, &workspace)
-        defer { swap(&ws, &workspace) }
-        return rescore(workspace: &ws).rescoring
+        var ws = workspace.take() ?? Workspace(configuration)
+        let rescoring = rescore(workspace: &ws).rescoring
+        workspace = consume ws
+        return rescoring
     }
 
     /// The scores of every remembered example as of its latest re-scoring.
@@ -365,7 +383,3 @@ public struct OnlineLearner: Sendable {
     }
 }
 
-extension Workspace {
-    /// A placeholder swapped in while the learner's own workspace is checked out.
-    static let empty = Workspace(LearnerConfiguration(inputDimension: 1, classes: 2, family: .diagonal, memory: .init(capacity: 1)))
-}

@@ -14,6 +14,12 @@ struct Workspace: Sendable {
     /// K×K prediction variance V.
     var variance: [Double]
     var fTilde: [Double]
+    /// Set by a family whose `absorb` already left the arriving example's outputs at the new
+    /// mean in `f`, its prediction variance in `variance` and, in `arrival`, the per-output
+    /// `Σ_j x̄_j²/S'_kj` of the precision without its site (the diagonal family); `score` then
+    /// skips the forward pass and the perturbation pass, and clears it.
+    var arrivalReady = false
+    var arrival: [Double]
     var pTilde: [Double]
     /// `G p` for the closed-form input curvature (K values).
     var gramProduct: [Double]
@@ -47,6 +53,7 @@ struct Workspace: Sendable {
         rightHandSide = .init(repeating: 0, count: k * (k + 1))
         variance = .init(repeating: 0, count: k * k)
         fTilde = .init(repeating: 0, count: k)
+        arrival = .init(repeating: 0, count: k)
         pTilde = .init(repeating: 0, count: k)
         gramProduct = .init(repeating: 0, count: k)
         siteOutput = .init(repeating: 0, count: k)

@@ -20,7 +20,8 @@ public enum FlagKind: String, Sendable, CaseIterable, Codable {
 public enum DriftSeries: String, Sendable, Codable {
     /// Per-example prequential NLL (test-then-train loss).
     case prequentialNLL = "prequential_nll"
-    /// LOO-predicted NLL over the memory, one value per re-scoring.
+    /// Per-example LOO-predicted NLL, taken at the first scheduled re-scoring after the
+    /// example's arrival (so detections come at re-scorings).
     case looNLL = "loo_nll"
 }
 

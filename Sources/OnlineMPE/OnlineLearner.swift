@@ -50,11 +50,12 @@ public struct OnlineLearner: Sendable {
         rules = FlagRules(settings: c.flags, model: c.model, classes: c.classes)
         prequentialPageHinkley = PageHinkley(delta: c.drift.pageHinkleyDelta, threshold: c.drift.pageHinkleyThreshold, minimumCount: c.drift.pageHinkleyMinimum)
         prequentialADWIN = ADWIN(delta: c.drift.adwinDelta)
-        // The LOO series has one value per re-scoring and is an average over the memory, so it
-        // is far smoother than per-example losses: a proportionally smaller threshold and a
-        // clock of 1 (check at every value).
-        looPageHinkley = PageHinkley(delta: c.drift.pageHinkleyDelta / 10, threshold: c.drift.pageHinkleyThreshold / 50, minimumCount: 10)
-        looADWIN = ADWIN(delta: c.drift.adwinDelta, clock: 1)
+        // The LOO series is per example too (each example's LOO NLL at the first re-scoring
+        // after it arrived; see `rescore`), so it gets the prequential series' settings. An
+        // earlier series of one memory average per re-scoring gave ~10 values on a 10k stream
+        // and both detectors missed both measured changes (README, drift).
+        looPageHinkley = PageHinkley(delta: c.drift.pageHinkleyDelta, threshold: c.drift.pageHinkleyThreshold, minimumCount: c.drift.pageHinkleyMinimum)
+        looADWIN = ADWIN(delta: c.drift.adwinDelta)
         gram = .init(repeating: 0, count: c.outputs * c.outputs)
         workspace = Workspace(c)
     }
@@ -126,7 +127,7 @@ public struct OnlineLearner: Sendable {
 
         var rescoring: Rescoring? = nil
         if step % configuration.memory.rescoreInterval == 0 {
-            let result = rescore(workspace: &ws)
+            let result = rescore(workspace: &ws, scheduled: true)
             rescoring = result.rescoring
             flags.append(contentsOf: result.flags)
             drift.append(contentsOf: result.drift)
@@ -291,8 +292,17 @@ public struct OnlineLearner: Sendable {
 
     // MARK: Re-scoring and the forecast
 
-    mutating func rescore(workspace ws: inout Workspace) -> (rescoring: Rescoring, flags: [Flag], drift: [DriftEvent]) {
+    /// Re-scores the memory under the current posterior: the forecast, flags earned since
+    /// arrival, and the LOO drift series. That series is each example's LOO NLL at the first
+    /// scheduled re-scoring after its arrival, fed in arrival order: one value per example like
+    /// the prequential series, but measured under a posterior that has since learned up to
+    /// `rescore_interval` more examples, which is what a leave-one-out estimate of
+    /// generalization is. An unscheduled re-scoring (`rescoreMemory`, at the end of a stream)
+    /// leaves the detectors alone, so no example is fed twice.
+    mutating func rescore(workspace ws: inout Workspace, scheduled: Bool) -> (rescoring: Rescoring, flags: [Flag], drift: [DriftEvent]) {
         refreshGram()
+        let freshAfter = scheduled ? step - configuration.memory.rescoreInterval : Int.max
+        var fresh: [(arrival: Int, nll: Double)] = []
         let gamma = configuration.forgetting
         let columns = configuration.augmentedDimension
         var looNLL = 0.0, looError = 0.0, arrivalNLL = 0.0, arrivalError = 0.0
@@ -312,6 +322,7 @@ public struct OnlineLearner: Sendable {
             memory.latest[slot] = s
             looNLL += s.looNLL
             looError += s.looError
+            if memory.arrivalSteps[slot] > freshAfter { fresh.append((memory.arrivalSteps[slot], s.looNLL)) }
             arrivalNLL += memory.arrivalNLL[slot]
             arrivalError += memory.arrivalError[slot]
             let id = memory.ids[slot]
@@ -331,20 +342,24 @@ public struct OnlineLearner: Sendable {
             recentPrequentialNLL: recentNLL, recentPrequentialError: recentError, correctedFallbacks: correctedFallbacks)
         latestGeneralization = snapshot
         var drift: [DriftEvent] = []
-        if let s = looPageHinkley.update(snapshot.looNLL) {
-            drift.append(DriftEvent(series: .looNLL, detector: .pageHinkley, step: step, statistic: s, threshold: looPageHinkley.threshold, value: snapshot.looNLL))
-        }
-        if let s = looADWIN.update(snapshot.looNLL), s > 0 {
-            drift.append(DriftEvent(series: .looNLL, detector: .adwin, step: step, statistic: s, threshold: looADWIN.delta, value: snapshot.looNLL))
+        fresh.sort { $0.arrival < $1.arrival }
+        for value in fresh {
+            if let s = looPageHinkley.update(value.nll) {
+                drift.append(DriftEvent(series: .looNLL, detector: .pageHinkley, step: step, statistic: s, threshold: looPageHinkley.threshold, value: value.nll))
+            }
+            // As for the prequential series: only a rise in loss is drift.
+            if let s = looADWIN.update(value.nll), s > 0 {
+                drift.append(DriftEvent(series: .looNLL, detector: .adwin, step: step, statistic: s, threshold: looADWIN.delta, value: looADWIN.mean))
+            }
         }
         return (Rescoring(generalization: snapshot, examples: examples), flags, drift)
     }
 
-    /// Re-scores the memory under the current posterior now (as at the end of a stream), records
-    /// the forecast, and runs the LOO detectors on it like any scheduled re-scoring.
+    /// Re-scores the memory under the current posterior now (as at the end of a stream) and
+    /// records the forecast; the LOO drift detectors wait for the next scheduled re-scoring.
     public mutating func rescoreMemory() -> Rescoring {
         var ws = workspace.take() ?? Workspace(configuration)
-        let rescoring = rescore(workspace: &ws).rescoring
+        let rescoring = rescore(workspace: &ws, scheduled: false).rescoring
         workspace = consume ws
         return rescoring
     }

@@ -50,4 +50,30 @@ import Testing
         let at = try #require(firstDrift)
         #expect(at >= 3000 && at < 3600)
     }
+    @Test func bothDriftSeriesDetectALabelSwapAndStayQuietBeforeIt() throws {
+        // The LOO series feeds each example's LOO NLL at the first re-scoring after it arrived,
+        // so its detections come at a re-scoring step, after the change, and before it nothing.
+        let (xs, ys) = Synthetic.classification(n: 8000, d: 6, classes: 3, seed: 43, separation: 2)
+        let c = LearnerConfiguration(model: .softmax, inputDimension: 6, classes: 3, family: .diagonal,
+                                     memory: .init(capacity: 512, rescoreInterval: 256))
+        var learner = try OnlineLearner(configuration: c)
+        var first: [DriftSeries: Int] = [:]
+        var early: [DriftEvent] = []
+        for i in xs.indices {
+            var y = ys[i]
+            if i >= 4000 && y < 2 { y = 1 - y }
+            let report = try learner.learn(LabeledExample(id: "e\(i)", x: xs[i], y: Double(y)))
+            for event in report.drift {
+                if i < 4000 { early.append(event) } else if first[event.series] == nil { first[event.series] = i }
+            }
+        }
+        print("first detections after the swap at 4000: \(first); before it: \(early.count)")
+        #expect(early.isEmpty)
+        let loo = try #require(first[.looNLL])
+        let prequential = try #require(first[.prequentialNLL])
+        #expect(prequential < 4300)
+        // Detected at a re-scoring (step = i + 1 is a multiple of the interval), within two of them.
+        #expect((loo + 1) % 256 == 0)
+        #expect(loo < 4000 + 2 * 256)
+    }
 }

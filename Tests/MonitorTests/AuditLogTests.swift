@@ -426,4 +426,15 @@ struct AuditLogTests {
         #expect(letter.reason == "over 1 MiB")
         #expect(try log.streamEvents() == [event])
     }
+
+    @Test(arguments: ["plain id e17", "quote \" and backslash \\ inside", "controls \n\r\t\u{01}\u{1F} end", "unicode é ✓ 🧪", "", "\u{7F} DEL"])
+    func jsonStringLiteralsRoundTrip(text: String) throws {
+        // Either path of the escaper (whole string, or scalar by scalar) must give a literal that
+        // a JSON parser reads back as the same text.
+        let literal = JSONEscaping.literal(text)
+        let parsed = try JSONSerialization.jsonObject(with: Data("[\(literal)]".utf8)) as? [String]
+        let printable = literal.utf8.allSatisfy { $0 >= 0x20 }
+        #expect(parsed == [text])
+        #expect(printable)
+    }
 }

@@ -79,6 +79,8 @@ struct MonitorService: Service {
         var errorsLogged = ContinuousClock.now - .seconds(3600)
         var errorsSinceLog = 0
 
+        var writing: Task<Void, any Error>? = nil
+        do {
         loop: for await event in consumer.events.cancelOnGracefulShutdown() {
             switch event {
             case .messages(let batch):
@@ -97,26 +99,18 @@ struct MonitorService: Service {
                         auditBatch.checkpoint = checkpoint
                         sinceCheckpoint = 0
                     }
-                    let written = try audit.write(auditBatch)
-                    resume.advance(auditBatch.nextOffsets)
-                    var outgoing = processed.outgoing
-                    if !written.repeatedAlertIDs.isEmpty {
-                        logger.notice("\(written.repeatedAlertIDs.count) alert(s) raised again with an id already recorded; not published twice")
-                        outgoing.alerts.removeAll { written.repeatedAlertIDs.contains($0.alertID) }
-                    }
-                    for event in auditBatch.streamEvents {
-                        if event.kind == StreamEventRecord.offsetGap { logger.notice("\(event.message)") } else { logger.error("\(event.message)") }
-                    }
-                    publish(outgoing, pending: pending)
-                    try markDelivered(delivered)
+                    // Two-stage pipeline: this batch is written (SQLite, then what waits for
+                    // durability: alerts and dead letters out, the Kafka commit) on another
+                    // thread while the next one is decoded and learned. At most one write is in
+                    // flight and writes keep their order, so offsets still become durable only
+                    // with their rows, and a failed write stops the loop at the next batch.
+                    if let previous = writing { try await previous.value }
+                    let job = auditBatch
+                    let outgoing = processed.outgoing
+                    writing = Task { try self.persist(job, outgoing: outgoing, pending: pending, delivered: delivered, committer: committer) }
                     status.batch(messages: processed.messages, audit: auditBatch)
                     record(metrics, batch: processed.messages, learned: processor.examplesLearned - before, audit: auditBatch,
                            processor: processor, started: batchStart)
-                    // Kafka's offsets follow SQLite's, in the background: the next batch does not
-                    // wait for the broker's answer (SQLite holds the truth; a lost commit costs nothing).
-                    var commit: [KafkaTopicPartition: Int64] = [:]
-                    for (tp, offset) in auditBatch.nextOffsets { commit[KafkaTopicPartition(topic: tp.topic, partition: tp.partition)] = offset }
-                    committer.submit(commit)
                     start = processed.resumeAt
                 }
                 for message in batch { atEnd.remove(message.topicPartition) }
@@ -141,6 +135,12 @@ struct MonitorService: Service {
             if let line = status.lineIfDue(processor: processor, lag: (try? consumer.lag()) ?? []) { logger.info("\(line)") }
             if untilDrained, !assigned.isEmpty, assigned.isSubset(of: atEnd) { break loop }
         }
+        } catch {
+            // Let a write already under way finish (its rows and offsets are a consistent batch).
+            _ = try? await writing?.value
+            throw error
+        }
+        try await writing?.value
 
         await committer.finish()
         // Drain: a last checkpoint with the offsets it corresponds to, then alerts out.
@@ -243,6 +243,29 @@ struct MonitorService: Service {
         }
         if let lag = try? consumer.lag() { metrics.lag.record(Double(lag.compactMap(\.lag).reduce(0, +))) }
         metrics.batchSeconds.record(duration: ContinuousClock.now - started)
+    }
+
+    /// Writes one processed batch in one transaction, then does what must wait for it to be
+    /// durable: the resume offsets advance, alerts and dead letters go out, delivered alerts are
+    /// marked, and Kafka's offsets follow SQLite's in the background (the next batch does not
+    /// wait for the broker's answer; SQLite holds the truth, a lost commit costs nothing).
+    private func persist(_ auditBatch: AuditBatch, outgoing: BatchProcessor.Outgoing, pending: PendingDeliveries,
+                         delivered: DeliveredAlerts, committer: KafkaCommitter) throws {
+        let written = try audit.write(auditBatch)
+        resume.advance(auditBatch.nextOffsets)
+        var outgoing = outgoing
+        if !written.repeatedAlertIDs.isEmpty {
+            logger.notice("\(written.repeatedAlertIDs.count) alert(s) raised again with an id already recorded; not published twice")
+            outgoing.alerts.removeAll { written.repeatedAlertIDs.contains($0.alertID) }
+        }
+        for event in auditBatch.streamEvents {
+            if event.kind == StreamEventRecord.offsetGap { logger.notice("\(event.message)") } else { logger.error("\(event.message)") }
+        }
+        publish(outgoing, pending: pending)
+        try markDelivered(delivered)
+        var commit: [KafkaTopicPartition: Int64] = [:]
+        for (tp, offset) in auditBatch.nextOffsets { commit[KafkaTopicPartition(topic: tp.topic, partition: tp.partition)] = offset }
+        committer.submit(commit)
     }
 
     private func markDelivered(_ delivered: DeliveredAlerts) throws {

@@ -8,8 +8,11 @@ struct LearnerSettings {
     var inputDimension: Int?
     /// String class labels, mapped to indices in this order by the decoder.
     var labels: [String]?
-    /// The prior precision when given; otherwise the default for the input dimension.
+    /// The prior precision when given; otherwise the default for the input dimension and family.
     var priorPrecision: Double?
+    /// The posterior family, or `auto`: `full` for small models, `diagonal` for large ones
+    /// (`LearnerConfiguration.defaultFamily`), decided once the input dimension is known.
+    var family: FamilySetting = .auto
 
     mutating func apply(_ n: ConfigNode) throws {
         try n.allowOnly(["model", "input_dimension", "classes", "labels", "noise_variance", "family", "curvature",
@@ -21,7 +24,7 @@ struct LearnerSettings {
         if let v = try n.int("classes") { c.classes = v }
         if let v = try n.strings("labels") { labels = v }
         if let v = try n.double("noise_variance") { c.noiseVariance = v }
-        if let v = try n.choice("family", PosteriorFamilyKind.self) { c.family = v }
+        if let v = try n.choice("family", FamilySetting.self) { family = v }
         if let v = try n.choice("curvature", CurvatureEstimatorKind.self) { c.curvature = v }
         if let v = try n.double("prior_precision") { priorPrecision = v }
         if let v = try n.double("forgetting") { c.forgetting = v }
@@ -68,10 +71,15 @@ struct LearnerSettings {
     func resolved(inputDimension d: Int) throws -> LearnerConfiguration {
         var c = configuration
         c.inputDimension = d
-        c.priorPrecision = priorPrecision ?? LearnerConfiguration.defaultPriorPrecision(inputDimension: d)
         if c.model == .logistic { c.classes = 2 }
         if c.model == .regression { c.classes = 1 }
         if let labels, c.model == .softmax { c.classes = labels.count }
+        switch family {
+        case .auto: c.family = LearnerConfiguration.defaultFamily(parameters: c.parameterCount, curvature: c.curvature)
+        case .full: c.family = .full
+        case .diagonal: c.family = .diagonal
+        }
+        c.priorPrecision = priorPrecision ?? LearnerConfiguration.defaultPriorPrecision(inputDimension: d, family: c.family)
         do {
             try c.validate()
         } catch {
@@ -91,8 +99,8 @@ struct LearnerOptions: ParsableArguments {
     var classes: Int?
     @Option(help: "Input features (default: from the first example).")
     var dimension: Int?
-    @Option(help: "Posterior family: full | diagonal.")
-    var family: PosteriorFamilyKind?
+    @Option(help: "Posterior family: auto (full up to 1000 parameters, else diagonal) | full | diagonal.")
+    var family: FamilySetting?
     @Option(help: "Diagonal curvature estimator: ggn | ivon.")
     var curvature: CurvatureEstimatorKind?
     @Option(name: .customLong("prior-precision"), help: "Prior precision δ.")
@@ -121,7 +129,7 @@ struct LearnerOptions: ParsableArguments {
         if let model { c.model = model }
         if let classes { c.classes = classes }
         if let dimension { s.inputDimension = dimension }
-        if let family { c.family = family }
+        if let family { s.family = family }
         if let curvature { c.curvature = curvature }
         if let priorPrecision { s.priorPrecision = priorPrecision }
         if let forgetting { c.forgetting = forgetting }
@@ -138,7 +146,13 @@ struct LearnerOptions: ParsableArguments {
 }
 
 extension ModelKind: ExpressibleByArgument {}
-extension PosteriorFamilyKind: ExpressibleByArgument {}
+/// The `family` setting of the program: a posterior family, or `auto` to let the model size
+/// decide (see `LearnerSettings.family`).
+enum FamilySetting: String, CaseIterable, ExpressibleByArgument {
+    case auto
+    case full
+    case diagonal
+}
 extension CurvatureEstimatorKind: ExpressibleByArgument {}
 extension PerturbationKind: ExpressibleByArgument {}
 extension MemoryPolicy: ExpressibleByArgument {}

@@ -176,7 +176,7 @@ struct MonitorCommand: AsyncParsableCommand {
             ("topic", s.topic), ("brokers", s.brokers.joined(separator: ",")), ("group", s.group),
             ("alerts_topic", s.resolvedAlertsTopic), ("dead_letter_topic", s.resolvedDeadLetterTopic),
             ("examples", s.examples.rawValue), ("checkpoint_interval", String(s.checkpointInterval)),
-            ("model", l.configuration.model.rawValue), ("family", l.configuration.family.rawValue),
+            ("model", l.configuration.model.rawValue), ("family", l.family.rawValue),
             ("input_dimension", l.inputDimension.map(String.init) ?? "auto"),
         ].map { ($0.0, JSONText.string($0.1)) })
     }

@@ -81,14 +81,23 @@ struct FullPosterior: PosteriorFamily {
         }
     }
 
-    /// `B = P Jᵀ` as K rows of n: row k is Σ_j x̄_j P[k·D+j, :], using P's symmetry.
-    private func projectRows(input x: UnsafePointer<Double>, covariance p: UnsafePointer<Double>, into b: UnsafeMutablePointer<Double>) {
+    /// `B = P Jᵀ` as K rows of n for each of `count` inputs (x̄ of input s at `x + s·D`, its rows
+    /// at `b + s·K·n`): row k is Σ_j x̄_j P[k·D+j, :], using P's symmetry. Each row of P is
+    /// read once for all inputs, so that a window's projections stream P once, not |W| times;
+    /// every B row still sums over j in increasing order.
+    private func projectRows(
+        inputs x: UnsafePointer<Double>, count: Int, covariance p: UnsafePointer<Double>, into b: UnsafeMutablePointer<Double>
+    ) {
         let n = parameterCount
+        let d = columns
+        b.update(repeating: 0, count: count * rows * n)
         for k in 0..<rows {
-            let row = b + k * n
-            row.update(repeating: 0, count: n)
-            for j in 0..<columns where x[j] != 0 {
-                DenseKernels.axpy(x[j], p + (k * columns + j) * n, row, n)
+            for j in 0..<d {
+                let source = p + (k * d + j) * n
+                for s in 0..<count {
+                    let value = x[s * d + j]
+                    if value != 0 { DenseKernels.axpy(value, source, b + (s * rows + k) * n, n) }
+                }
             }
         }
     }
@@ -99,7 +108,7 @@ struct FullPosterior: PosteriorFamily {
         into b: UnsafeMutablePointer<Double>, variance v: UnsafeMutablePointer<Double>
     ) {
         let n = parameterCount
-        projectRows(input: x, covariance: p, into: b)
+        projectRows(inputs: x, count: 1, covariance: p, into: b)
         for k in 0..<rows {
             for l in 0..<rows {
                 v[k * rows + l] = DenseKernels.dot(b + l * n + k * columns, x, columns)
@@ -119,17 +128,51 @@ struct FullPosterior: PosteriorFamily {
     }
 
     /// `P ← P − Bᵀ C` for `count` rows of B and C (n each) on the upper triangle, then mirrored,
-    /// so that P stays exactly symmetric.
+    /// so that P stays exactly symmetric. Rows of P are taken in blocks, so that each row of C
+    /// is read once per block rather than once per row of P (C has |W|·K rows with a window);
+    /// each entry of P still takes its terms in increasing r.
     private static func downdate(
         _ p: UnsafeMutablePointer<Double>, _ b: UnsafePointer<Double>, _ c: UnsafePointer<Double>, count: Int, n: Int
     ) {
-        for i in 0..<n {
-            let rowStart = p + i * n + i
+        let block = 8
+        var start = 0
+        while start < n {
+            let end = min(start + block, n)
             for r in 0..<count {
-                let bi = b[r * n + i]
-                if bi != 0 { DenseKernels.axpy(-bi, c + r * n + i, rowStart, n - i) }
+                let cr = c + r * n
+                let br = b + r * n
+                for i in start..<end {
+                    let bi = br[i]
+                    if bi != 0 { DenseKernels.axpy(-bi, cr + i, p + i * n + i, n - i) }
+                }
             }
-            for j in (i + 1)..<n { p[j * n + i] = p[i * n + j] }
+            for i in start..<end {
+                for j in (i + 1)..<n { p[j * n + i] = p[i * n + j] }
+            }
+            start = end
+        }
+    }
+
+    /// `C_r = Σ_l Z̄_rl B_l` for `count` rows, with `Z̄ = (Z + Zᵀ)/2` (symmetric in exact
+    /// arithmetic) read from a row-major Z with row stride `stride` and column offset `offset`.
+    /// Rows of C are filled in blocks, so that each row of B is read once per block; each C row
+    /// still sums over l in increasing order.
+    private static func combine(
+        _ z: UnsafePointer<Double>, stride: Int, offset: Int, _ b: UnsafePointer<Double>,
+        into c: UnsafeMutablePointer<Double>, count: Int, n: Int
+    ) {
+        c.update(repeating: 0, count: count * n)
+        let block = 8
+        var start = 0
+        while start < count {
+            let end = min(start + block, count)
+            for l in 0..<count {
+                for r in start..<end {
+                    let value = 0.5 * (z[r * stride + offset + l] + z[l * stride + offset + r])
+                    if value != 0 { DenseKernels.axpy(value, b + l * n, c + r * n, n) }
+                }
+            }
+            start = end
         }
     }
 
@@ -180,15 +223,9 @@ struct FullPosterior: PosteriorFamily {
                         // θ ← m − P Jᵀ u: u is the site problem's solution, or w z for one step.
                         let u = iterated ? dual[r] : w * rhs[r * (k + 1)]
                         DenseKernels.axpy(-u, b + r * n, m, n)
-                        // C_r = Σ_l Z_rl B_l, Z symmetrized (symmetric in exact arithmetic).
-                        let row = c + r * n
-                        row.update(repeating: 0, count: n)
-                        for l in 0..<k {
-                            let z = 0.5 * (rhs[r * (k + 1) + 1 + l] + rhs[l * (k + 1) + 1 + r])
-                            if z != 0 { DenseKernels.axpy(z, b + l * n, row, n) }
-                        }
                     }
                 }
+                rhs.withStart { z in FullPosterior.combine(z, stride: k + 1, offset: 1, b, into: c, count: k, n: n) }
                 covariance.withMutableStart { p in FullPosterior.downdate(p, b, c, count: k, n: n) }
             }
         }
@@ -246,7 +283,7 @@ struct FullPosterior: PosteriorFamily {
         frozenCovariance.withStart { p in
             windowInputs.withStart { x in
                 ws.projections.withMutableStart { b in
-                    for j in 0..<count { projectRows(input: x + j * d, covariance: p, into: b + j * k * n) }
+                    projectRows(inputs: x, count: count, covariance: p, into: b)
                 }
             }
         }
@@ -445,15 +482,7 @@ struct FullPosterior: PosteriorFamily {
         ws.windowRightHandSide.withStart { z in
             ws.projections.withStart { b in
                 ws.projections2.withMutableStart { c in
-                    // C_r = Σ_l Z_rl B_l, Z symmetrized (symmetric in exact arithmetic).
-                    for r in 0..<size {
-                        let row = c + r * n
-                        row.update(repeating: 0, count: n)
-                        for l in 0..<size {
-                            let value = 0.5 * (z[r * size + l] + z[l * size + r])
-                            if value != 0 { DenseKernels.axpy(value, b + l * n, row, n) }
-                        }
-                    }
+                    FullPosterior.combine(z, stride: size, offset: 0, b, into: c, count: size, n: n)
                     covariance.withMutableStart { p in FullPosterior.downdate(p, b, c, count: size, n: n) }
                 }
             }
@@ -506,16 +535,9 @@ struct FullPosterior: PosteriorFamily {
             ws.projections.withStart { b in
                 ws.projections2.withMutableStart { c in
                     frozenMean.withMutableStart { m0 in
-                        for r in 0..<k {
-                            DenseKernels.axpy(-rhs[r * (k + 1)], b + r * n, m0, n)
-                            let row = c + r * n
-                            row.update(repeating: 0, count: n)
-                            for l in 0..<k {
-                                let z = 0.5 * (rhs[r * (k + 1) + 1 + l] + rhs[l * (k + 1) + 1 + r])
-                                if z != 0 { DenseKernels.axpy(z, b + l * n, row, n) }
-                            }
-                        }
+                        for r in 0..<k { DenseKernels.axpy(-rhs[r * (k + 1)], b + r * n, m0, n) }
                     }
+                    rhs.withStart { z in FullPosterior.combine(z, stride: k + 1, offset: 1, b, into: c, count: k, n: n) }
                     frozenCovariance.withMutableStart { p in FullPosterior.downdate(p, b, c, count: k, n: n) }
                 }
             }

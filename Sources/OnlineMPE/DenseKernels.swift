@@ -60,6 +60,9 @@ enum DenseKernels {
     /// Solves `A X = B` in place for a small n×n row-major `A` (destroyed) and n×m `B`
     /// (overwritten by X), by Gaussian elimination with partial pivoting. Returns false when a
     /// pivot is below `1e-14` times the largest entry of A, i.e. A is numerically singular.
+    /// Row operations go through `axpy`, so that the window systems of the `full` family
+    /// (hundreds of rows) vectorize; per element the operations and their order are those of
+    /// the plain loops, so the result does not depend on the vector width.
     static func solve(_ a: UnsafeMutablePointer<Double>, _ b: UnsafeMutablePointer<Double>, n: Int, m: Int) -> Bool {
         var scale = 0.0
         for i in 0..<(n * n) { scale = max(scale, abs(a[i])) }
@@ -77,17 +80,20 @@ enum DenseKernels {
             for r in (col + 1)..<n {
                 let factor = a[r * n + col] * inv
                 if factor == 0 { continue }
-                for c in col..<n { a[r * n + c] -= factor * a[col * n + c] }
-                for c in 0..<m { b[r * m + c] -= factor * b[col * m + c] }
+                axpy(-factor, a + col * n + col, a + r * n + col, n - col)
+                axpy(-factor, b + col * m, b + r * m, m)
             }
         }
+        // Back substitution row by row: row `col` of X is (B_col − Σ_{k>col} A_col,k X_k) / A_col,col,
+        // the sum taken in increasing k as in the element-wise form.
         for col in stride(from: n - 1, through: 0, by: -1) {
             let inv = 1 / a[col * n + col]
-            for c in 0..<m {
-                var v = b[col * m + c]
-                for k in (col + 1)..<n { v -= a[col * n + k] * b[k * m + c] }
-                b[col * m + c] = v * inv
+            let row = b + col * m
+            for k in (col + 1)..<n {
+                let factor = a[col * n + k]
+                if factor != 0 { axpy(-factor, b + k * m, row, m) }
             }
+            for c in 0..<m { row[c] *= inv }
         }
         return true
     }

@@ -105,6 +105,7 @@ extension LearnerConfiguration {
         w.write(curvature.rawValue)
         w.write(priorPrecision)
         w.write(forgetting)
+        w.write(relinearizationWindow)
         w.write(perturbation.rawValue)
         w.write(memory.capacity)
         w.write(memory.policy.rawValue)
@@ -141,6 +142,7 @@ extension LearnerConfiguration {
         let curvature = try choice(CurvatureEstimatorKind.self, "curvature", &r)
         let prior = try r.readDouble(what: "prior precision")
         let forgetting = try r.readDouble(what: "forgetting")
+        let window = try r.readInt(what: "relinearization window")
         let perturbation = try choice(PerturbationKind.self, "perturbation", &r)
         let memory = MemorySettings(capacity: try r.readInt(what: "memory capacity"), policy: try choice(MemoryPolicy.self, "memory policy", &r),
                                     rescoreInterval: try r.readInt(what: "rescore interval"))
@@ -155,7 +157,7 @@ extension LearnerConfiguration {
                                   pageHinkleyMinimum: try r.readInt(what: "PH minimum"), adwinDelta: try r.readDouble(what: "ADWIN delta"))
         let seed = try r.readUInt64(what: "seed")
         self.init(model: model, inputDimension: d, classes: classes, noiseVariance: noise, family: family, curvature: curvature,
-                  priorPrecision: prior, forgetting: forgetting, perturbation: perturbation, memory: memory, inputCurvature: input,
+                  priorPrecision: prior, forgetting: forgetting, relinearizationWindow: window, perturbation: perturbation, memory: memory, inputCurvature: input,
                   ivon: ivon, flags: flags, drift: drift, seed: seed)
     }
 
@@ -171,6 +173,7 @@ extension LearnerConfiguration {
         check("curvature", a.curvature, b.curvature)
         check("prior_precision", a.priorPrecision, b.priorPrecision)
         check("forgetting", a.forgetting, b.forgetting)
+        check("relinearization_window", a.relinearizationWindow, b.relinearizationWindow)
         check("perturbation", a.perturbation, b.perturbation)
         check("memory", a.memory, b.memory)
         check("input_curvature", a.inputCurvature, b.inputCurvature)

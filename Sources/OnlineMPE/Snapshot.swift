@@ -145,7 +145,9 @@ public struct SnapshotReader: Sendable {
 public enum SnapshotEnvelope {
     static let magic: [UInt8] = Array("MPESNAP1".utf8)
     /// Bumped whenever the payload layout changes; older layouts are refused, not guessed at.
-    public static let version: UInt32 = 1
+    /// 2: the configuration's relinearization window, and the `full` family's frozen part and
+    /// window of exact sites.
+    public static let version: UInt32 = 2
 
     public static func seal(_ payload: [UInt8]) -> [UInt8] {
         var out = magic

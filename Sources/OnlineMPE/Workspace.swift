@@ -23,7 +23,8 @@ struct Workspace: Sendable {
     var pTilde: [Double]
     /// `G p` for the closed-form input curvature (K values).
     var gramProduct: [Double]
-    /// Parameter-sized buffers: K×n projections for `full`, samples for `ivon`.
+    /// Parameter-sized buffers: K×n projections for `full` ((L+1)·K×n with a relinearization
+    /// window: `B_j = P₀ J_jᵀ` of every window site, then `C = M B`), samples for `ivon`.
     var projections: [Double]
     var projections2: [Double]
     var parameters: [Double]
@@ -35,6 +36,21 @@ struct Workspace: Sendable {
     var siteDual: [Double]
     var siteDualTrial: [Double]
     var siteStep: [Double]
+    /// The `full` family's window problem over N = |W|·K outputs (capacity (L+1)·K): N×N
+    /// `V_W = J_W P₀ J_Wᵀ`, the N×N system and right-hand side, the outputs `f₀ = J_W m₀`, the
+    /// accepted and trial outputs and duals, the Newton step, `e` per site and the K×K `Λ` per
+    /// site. Empty unless the window is in use.
+    var windowVariance: [Double]
+    var windowSystem: [Double]
+    var windowRightHandSide: [Double]
+    var windowPrior: [Double]
+    var windowOutput: [Double]
+    var windowOutputTrial: [Double]
+    var windowDual: [Double]
+    var windowDualTrial: [Double]
+    var windowStep: [Double]
+    var windowE: [Double]
+    var windowLambda: [Double]
     /// Input-sized buffers for the finite-difference curvature estimator.
     var probe: [Double]
     var gradient: [Double]
@@ -61,7 +77,21 @@ struct Workspace: Sendable {
         siteDual = .init(repeating: 0, count: k)
         siteDualTrial = .init(repeating: 0, count: k)
         siteStep = .init(repeating: 0, count: k)
-        let big = c.family == .full ? k * n : 0
+        let slots = FullPosterior.windowCapacity(c) + 1
+        let big = c.family == .full ? slots * k * n : 0
+        let windowed = c.family == .full && slots > 1
+        let system = windowed ? slots * k : 0
+        windowVariance = .init(repeating: 0, count: system * system)
+        windowSystem = .init(repeating: 0, count: system * system)
+        windowRightHandSide = .init(repeating: 0, count: system * system)
+        windowPrior = .init(repeating: 0, count: system)
+        windowOutput = .init(repeating: 0, count: system)
+        windowOutputTrial = .init(repeating: 0, count: system)
+        windowDual = .init(repeating: 0, count: system)
+        windowDualTrial = .init(repeating: 0, count: system)
+        windowStep = .init(repeating: 0, count: system)
+        windowE = .init(repeating: 0, count: system)
+        windowLambda = .init(repeating: 0, count: windowed ? slots * k * k : 0)
         projections = .init(repeating: 0, count: big)
         projections2 = .init(repeating: 0, count: big)
         let sampled = c.curvature == .ivon ? n : 0

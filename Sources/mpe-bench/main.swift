@@ -6,7 +6,8 @@ import OnlineMPE
 // step), the cheapest learner that still sees every example once. Release builds only:
 //   swift build -c release --product mpe-bench && .build/release/mpe-bench [--fashion FILE]
 // Figures are examples/second of `OnlineLearner.learn` (prequential score, update, MPE
-// quantities, flags, memory and its amortized re-scoring).
+// quantities, flags, memory and its amortized re-scoring). `--relinearization-window L` sets
+// the `full` family's window (its cost grows about as L + 1).
 
 struct Workload {
     var name: String
@@ -87,7 +88,8 @@ func baseline(_ w: Workload, seconds: Double) -> Double {
 }
 
 let arguments = CommandLine.arguments
-var workloads = [synthetic(d: 64, k: 10, n: 20_000)]
+// `--dimension D --classes K` change the synthetic workload (default d = 64, K = 10).
+var workloads = [synthetic(d: option("--dimension").flatMap(Int.init) ?? 64, k: option("--classes").flatMap(Int.init) ?? 10, n: 20_000)]
 if let path = option("--fashion") {
     if let w = loadJSONLines(path, limit: 20_000) { workloads.append(w) } else { print("cannot read \(path)") }
 }
@@ -98,7 +100,9 @@ func option(_ name: String) -> String? {
 let seconds = option("--seconds").flatMap(Double.init) ?? 3.0
 /// Run only the family rows whose name is this (e.g. `diagonal/ggn`), for profiling.
 let only = option("--only")
-print("learn+score throughput (release build, one core, \(seconds) s per row); ratio = family / plain SGD loop")
+/// The `full` family's relinearization window L (default: the learner's default).
+let window = option("--relinearization-window").flatMap(Int.init) ?? LearnerConfiguration.defaultRelinearizationWindow
+print("learn+score throughput (release build, one core, \(seconds) s per row, full with relinearization window \(window)); ratio = family / plain SGD loop")
 print("workload                       family          examples/s    vs baseline")
 for w in workloads {
     let base = only == nil ? baseline(w, seconds: seconds) : .nan
@@ -114,6 +118,7 @@ for w in workloads {
         var c = LearnerConfiguration(model: .softmax, inputDimension: w.d, classes: w.k, family: family, curvature: curvature,
                                      perturbation: perturbation)
         if !rescoring { c.memory.rescoreInterval = Int.max }
+        c.relinearizationWindow = window
         if family == .full && c.parameterCount > 20_000 {
             print("\(w.name.padding(toLength: 30, withPad: " ", startingAt: 0)) \(name.padding(toLength: 15, withPad: " ", startingAt: 0))  not run: full keeps a (d·K)² = \(c.parameterCount * c.parameterCount * 8 / 1_000_000) MB covariance")
             continue

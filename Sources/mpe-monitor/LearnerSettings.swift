@@ -16,7 +16,7 @@ struct LearnerSettings {
 
     mutating func apply(_ n: ConfigNode) throws {
         try n.allowOnly(["model", "input_dimension", "classes", "labels", "noise_variance", "family", "curvature",
-                         "prior_precision", "forgetting", "perturbation", "seed", "memory", "input_curvature", "ivon",
+                         "prior_precision", "forgetting", "relinearization_window", "perturbation", "seed", "memory", "input_curvature", "ivon",
                          "flags", "drift"])
         var c = configuration
         if let v = try n.choice("model", ModelKind.self) { c.model = v }
@@ -28,6 +28,7 @@ struct LearnerSettings {
         if let v = try n.choice("curvature", CurvatureEstimatorKind.self) { c.curvature = v }
         if let v = try n.double("prior_precision") { priorPrecision = v }
         if let v = try n.double("forgetting") { c.forgetting = v }
+        if let v = try n.int("relinearization_window") { c.relinearizationWindow = v }
         if let v = try n.choice("perturbation", PerturbationKind.self) { c.perturbation = v }
         if let v = try n.int("seed") { c.seed = UInt64(max(v, 0)) }
         if let m = try n.child("memory") {
@@ -107,6 +108,9 @@ struct LearnerOptions: ParsableArguments {
     var priorPrecision: Double?
     @Option(help: "Forgetting factor γ in (0, 1]; 1 is exact Bayes.")
     var forgetting: Double?
+    @Option(name: .customLong("relinearization-window"),
+            help: "Family full, logistic/softmax: past examples kept as exact losses and re-solved at every arrival (0 to 256; 0 freezes each at arrival).")
+    var relinearizationWindow: Int?
     @Option(help: "first-order | corrected.")
     var perturbation: PerturbationKind?
     @Option(help: "Examples kept in memory for re-scoring.")
@@ -133,6 +137,7 @@ struct LearnerOptions: ParsableArguments {
         if let curvature { c.curvature = curvature }
         if let priorPrecision { s.priorPrecision = priorPrecision }
         if let forgetting { c.forgetting = forgetting }
+        if let relinearizationWindow { c.relinearizationWindow = relinearizationWindow }
         if let perturbation { c.perturbation = perturbation }
         if let memory { c.memory.capacity = memory }
         if let memoryPolicy { c.memory.policy = memoryPolicy }

@@ -135,7 +135,7 @@ struct ReplayCommand: ParsableCommand {
 
     func printConfiguration(_ c: LearnerConfiguration) {
         guard !quiet else { return }
-        print("learner: \(c.model.rawValue), d=\(c.inputDimension), K=\(c.classes), family \(c.family.rawValue)\(c.family == .diagonal ? "/\(c.curvature.rawValue)" : ""), prior precision \(c.priorPrecision), forgetting \(c.forgetting), perturbation \(c.perturbation.rawValue), memory \(c.memory.capacity) (\(c.memory.policy.rawValue)) re-scored every \(c.memory.rescoreInterval)")
+        print("learner: \(c.model.rawValue), d=\(c.inputDimension), K=\(c.classes), family \(c.family.rawValue)\(c.family == .diagonal ? "/\(c.curvature.rawValue)" : ""), prior precision \(c.priorPrecision), forgetting \(c.forgetting)\(c.family == .full && c.model != .regression ? ", relinearization window \(c.relinearizationWindow)" : ""), perturbation \(c.perturbation.rawValue), memory \(c.memory.capacity) (\(c.memory.policy.rawValue)) re-scored every \(c.memory.rescoreInterval)")
     }
 
     func printFinal(model: OnlineLearner, book: ScoreBook, test: (nll: Double, error: Double)?, seconds: Double) {
@@ -217,7 +217,8 @@ struct ReplayCommand: ParsableCommand {
     func summaryConfiguration(_ c: LearnerConfiguration) -> [(String, String)] {
         [("model", JSONText.string(c.model.rawValue)), ("family", JSONText.string(c.family.rawValue)),
          ("curvature", JSONText.string(c.curvature.rawValue)), ("prior_precision", JSONText.number(c.priorPrecision)),
-         ("forgetting", JSONText.number(c.forgetting)), ("perturbation", JSONText.string(c.perturbation.rawValue)),
+         ("forgetting", JSONText.number(c.forgetting)), ("relinearization_window", String(c.relinearizationWindow)),
+         ("perturbation", JSONText.string(c.perturbation.rawValue)),
          ("memory", String(c.memory.capacity)), ("rescore_interval", String(c.memory.rescoreInterval)),
          ("input_dimension", String(c.inputDimension)), ("classes", String(c.classes))]
     }

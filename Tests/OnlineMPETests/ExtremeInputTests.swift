@@ -87,5 +87,13 @@ import Testing
         #expect(throws: ConfigurationError(key: "forgetting", allowed: "a number in (0, 1]", got: "1.5")) { try OnlineLearner(configuration: c) }
         c = LearnerConfiguration(inputDimension: 3, family: .full, curvature: .ivon)
         #expect(throws: ConfigurationError.self) { try OnlineLearner(configuration: c) }
+        c = LearnerConfiguration(inputDimension: 3, relinearizationWindow: -1)
+        #expect(throws: ConfigurationError(key: "relinearization_window", allowed: "an integer from 0 to 256", got: "-1")) { try OnlineLearner(configuration: c) }
+        // The window's joint system has (L + 1)·K rows: 17 · 300 is over the bound.
+        c = LearnerConfiguration(inputDimension: 1, classes: 300, family: .full, relinearizationWindow: 16)
+        #expect(throws: ConfigurationError.self) { try OnlineLearner(configuration: c) }
+        // The diagonal family keeps no window, so the same setting is fine there.
+        c.family = .diagonal
+        #expect(throws: Never.self) { try c.validate() }
     }
 }

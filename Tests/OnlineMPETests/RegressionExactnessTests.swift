@@ -33,6 +33,23 @@ import Testing
         }
     }
 
+    @Test func relinearizationWindowLeavesRegressionExact() throws {
+        // Regression's sites are exact quadratics, so the `full` family keeps no window for it:
+        // whatever the setting, online equals batch.
+        let (xs, ys) = Synthetic.regression(n: n, d: d, seed: 7, noise: noise)
+        let batch = Reference.regressionPosterior(xs, ys, prior: prior, noise: noise)
+        for window in [0, 3, 16] {
+            var c = configuration()
+            c.relinearizationWindow = window
+            var learner = try OnlineLearner(configuration: c)
+            for i in 0..<n { _ = try learner.learn(LabeledExample(id: "\(i)", x: xs[i], y: ys[i])) }
+            let full = try #require(learner.posterior as? FullPosterior)
+            #expect(full.windowCount == 0, "window \(window)")
+            #expect(relativeError(full.mean, batch.mean) <= 1e-9, "window \(window)")
+            #expect(relativeError(full.covariance, batch.covariance) <= 1e-9, "window \(window)")
+        }
+    }
+
     @Test func correctedLeaveOneOutResidualEqualsRefit() throws {
         let (xs, ys) = Synthetic.regression(n: n, d: d, seed: 11, noise: noise)
         var learner = try OnlineLearner(configuration: configuration())

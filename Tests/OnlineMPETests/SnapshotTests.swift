@@ -10,6 +10,11 @@ import Testing
         LearnerConfiguration(model: .softmax, inputDimension: 5, classes: 3, family: .diagonal, curvature: .ivon, memory: .init(capacity: 20, policy: .reservoir, rescoreInterval: 7), flags: .init(warmup: 10)),
         LearnerConfiguration(model: .logistic, inputDimension: 5, family: .diagonal, perturbation: .firstOrder, memory: .init(capacity: 9, rescoreInterval: 4), inputCurvature: .init(probes: 3, forceFiniteDifference: true)),
         LearnerConfiguration(model: .regression, inputDimension: 5, family: .full, forgetting: 0.95, memory: .init(capacity: 9, rescoreInterval: 4)),
+        // The `full` window: every cut leaves sites in it (a full window from cut 57 on), and with
+        // forgetting its weights are discounted; and `full` without a window.
+        LearnerConfiguration(model: .softmax, inputDimension: 5, classes: 3, family: .full, relinearizationWindow: 16, memory: .init(capacity: 20, rescoreInterval: 7), flags: .init(warmup: 10)),
+        LearnerConfiguration(model: .logistic, inputDimension: 5, family: .full, forgetting: 0.98, relinearizationWindow: 3, memory: .init(capacity: 9, rescoreInterval: 4)),
+        LearnerConfiguration(model: .softmax, inputDimension: 5, classes: 3, family: .full, relinearizationWindow: 0, memory: .init(capacity: 20, rescoreInterval: 7), flags: .init(warmup: 10)),
     ]
 
     func stream(_ c: LearnerConfiguration) -> [LabeledExample] {
@@ -63,16 +68,49 @@ import Testing
         }
         #expect(throws: SnapshotError.notASnapshot) { try OnlineLearner(restoring: Array("hello, this is not a snapshot".utf8)) }
         var future = bytes
-        future[8] = 2  // the version field follows the 8 magic bytes
-        #expect(throws: SnapshotError.incompatibleVersion(found: 2, supported: 1)) { try OnlineLearner(restoring: future) }
+        future[8] = 3  // the version field follows the 8 magic bytes
+        #expect(throws: SnapshotError.incompatibleVersion(found: 3, supported: 2)) { try OnlineLearner(restoring: future) }
+        var past = bytes
+        past[8] = 1  // version 1 had no relinearization window: refused, not guessed at
+        #expect(throws: SnapshotError.incompatibleVersion(found: 1, supported: 2)) { try OnlineLearner(restoring: past) }
         #expect(throws: SnapshotError.self) { try OnlineLearner(restoring: bytes + [0]) }
         var other = c
         other.priorPrecision = 2
         #expect(throws: SnapshotError.configurationMismatch("prior_precision: expected 2.0, snapshot has 1.0")) {
             try OnlineLearner(restoring: bytes, expecting: other)
         }
+        var window = c
+        window.relinearizationWindow = 0
+        #expect(throws: SnapshotError.configurationMismatch("relinearization_window: expected 0, snapshot has 4")) {
+            try OnlineLearner(restoring: bytes, expecting: window)
+        }
         // The intact bytes still restore.
         let restored = try OnlineLearner(restoring: bytes, expecting: c)
         #expect(restored.snapshot() == bytes)
+    }
+
+    /// A snapshot whose window holds a label the model cannot have is refused, not restored
+    /// into a learner that would index out of range at the next example.
+    @Test func windowWithAnImpossibleLabelIsRefused() throws {
+        let c = SnapshotTests.configurations[5]
+        var learner = try OnlineLearner(configuration: c)
+        for e in stream(c).prefix(10) { _ = try learner.learn(e) }
+        let full = try #require(learner.posterior as? FullPosterior)
+        #expect(full.windowCount == 10)
+        // The window's labels as the posterior writes them (count, then values); the posterior
+        // comes before the memory in the payload, so the first match is the window's.
+        var labels = SnapshotWriter()
+        labels.write(Array(full.windowLabels[0..<full.windowCount]))
+        var payload = try SnapshotEnvelope.open(learner.snapshot())
+        let pattern = labels.bytes
+        let found = (0...(payload.count - pattern.count)).first { payload[$0..<($0 + pattern.count)].elementsEqual(pattern) }
+        let start = try #require(found)
+        var seven = SnapshotWriter()
+        seven.write(7.0)
+        payload.replaceSubrange((start + 8)..<(start + 16), with: seven.bytes)
+        let bytes = SnapshotEnvelope.seal(payload)
+        #expect(throws: SnapshotError.invalid(what: "window label 7.0 is not a label of the softmax model")) {
+            try OnlineLearner(restoring: bytes)
+        }
     }
 }

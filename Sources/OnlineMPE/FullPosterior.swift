@@ -25,8 +25,9 @@
 /// overshoot: pure steps fell to 0.87 and 0.89 on seeds 34 and 36 (L = 0).
 ///
 /// Cost: rebuilding P from P₀ is a rank-|W|·K update, about (L + 1) times the single site's, and
-/// the window system is (L + 1)·K square: at d = 64, K = 10, about 930 examples/s with L = 0,
-/// 160 with 4 and 45 with 16 (`mpe-bench`). P₀ doubles the memory of P. Regression keeps no
+/// the window system is (L + 1)·K square: at d = 64, K = 10, about 970 examples/s with L = 0,
+/// 195 with 4 and 50 with 16 (`mpe-bench --only full --relinearization-window L`); at d = 5,
+/// K = 3 about 160,000, 52,000 and 5,600. P₀ doubles the memory of P. Regression keeps no
 /// window: its sites are quadratic, and one exact update already is the batch posterior.
 struct FullPosterior: PosteriorFamily {
     let rows: Int

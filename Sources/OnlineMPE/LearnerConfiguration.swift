@@ -146,8 +146,8 @@ public struct LearnerConfiguration: Sendable, Equatable, Codable {
     /// 0.998 / 0.999), with the corrected form beating first-order on mean absolute error in
     /// each. 2 meets it by 0.001 (0.981); 6 and 8 let seed 40's corrected error rise above
     /// first-order; 16 gives more margin (lowest 0.993) but the cost grows with the window's
-    /// (L + 1)·K outputs: `full` at d = 64, K = 10 learns about 930 examples/s with 0, 160
-    /// with 4 and 45 with 16.
+    /// (L + 1)·K outputs: `full` at d = 64, K = 10 learns about 970 examples/s with 0, 195
+    /// with 4 and 50 with 16.
     public static let defaultRelinearizationWindow = 4
     /// Largest `relinearizationWindow`.
     public static let maximumRelinearizationWindow = 256

@@ -574,7 +574,7 @@ def main():
     p.add_argument("--fashion-seeds", type=int, default=1, help="noise seeds for Fashion-MNIST")
     p.add_argument("--fashion-limit", type=int, default=10000, help="first N Fashion-MNIST train (and test) examples")
     p.add_argument("--exact-subsample", type=int, default=300, help="examples refit without themselves (seed 1)")
-    p.add_argument("--exact-subsample-fashion", type=int, default=30, help="Fashion examples refit without themselves, half of them flipped (seed 1, 10 %%)")
+    p.add_argument("--exact-subsample-fashion", type=int, default=20, help="Fashion examples refit without themselves, half of them flipped (seed 1, 10 %%)")
     p.add_argument("--jobs", type=int, default=os.cpu_count() or 1)
     p.add_argument("--sections", default="detection,forecast,drift,prior")
     ARGS = p.parse_args()

@@ -436,23 +436,13 @@ struct FullPosterior: PosteriorFamily {
                 ws.windowStep.withMutableStart { step in DenseKernels.solve(a, step, n: size, m: 1) }
             }
             guard solved else { break }
-            var fraction = 1.0
-            var accepted = false
-            // Halving 40 times takes the step below rounding of any u that matters.
-            for _ in 0..<40 {
+            let accepted = FullPosterior.backtrack(objective: &objective) { fraction in
                 for r in 0..<size { ws.windowDualTrial[r] = ws.windowDual[r] + fraction * ws.windowStep[r] }
-                let trial = ws.windowDualTrial.withStart { u in
+                return ws.windowDualTrial.withStart { u in
                     ws.windowOutputTrial.withMutableStart { f in
                         ws.windowVariance.withStart { v in ws.windowPrior.withStart { f0 in windowObjective(dual: u, outputs: f, variance: v, prior: f0) } }
                     }
                 }
-                // Strict decrease: at the rounding floor no step is accepted and the solve ends.
-                if trial < objective {
-                    objective = trial
-                    accepted = true
-                    break
-                }
-                fraction *= 0.5
             }
             guard accepted else { break }
             swap(&ws.windowDual, &ws.windowDualTrial)
@@ -609,10 +599,7 @@ struct FullPosterior: PosteriorFamily {
                 ws.siteStep.withMutableStart { step in DenseKernels.solve(a, step, n: k, m: 1) }
             }
             guard solved else { break }
-            var fraction = 1.0
-            var accepted = false
-            // Halving 40 times takes the step below rounding of any u that matters.
-            for _ in 0..<40 {
+            let accepted = FullPosterior.backtrack(objective: &objective) { fraction in
                 var quadratic = 0.0
                 for r in 0..<k { ws.siteDualTrial[r] = ws.siteDual[r] + fraction * ws.siteStep[r] }
                 for r in 0..<k {
@@ -621,14 +608,7 @@ struct FullPosterior: PosteriorFamily {
                     ws.siteOutputTrial[r] = ws.f[r] - vu
                     quadratic += ws.siteDualTrial[r] * vu
                 }
-                let trial = ws.siteOutputTrial.withStart { f in w * layer.unclampedLoss(f: f, y: y) } + 0.5 * quadratic
-                // Strict decrease: at the rounding floor no step is accepted and the solve ends.
-                if trial < objective {
-                    objective = trial
-                    accepted = true
-                    break
-                }
-                fraction *= 0.5
+                return ws.siteOutputTrial.withStart { f in w * layer.unclampedLoss(f: f, y: y) } + 0.5 * quadratic
             }
             guard accepted else { break }
             swap(&ws.siteDual, &ws.siteDualTrial)
@@ -642,6 +622,24 @@ struct FullPosterior: PosteriorFamily {
             }
             ws.p.withStart { p in ws.lambda.withMutableStart { l in layer.fillLambda(p: p, into: l) } }
         }
+    }
+
+    /// The line search of both site solves (one site, or the window's): step fractions 1, ½,
+    /// ¼, … until `trial(fraction)` (which forms the trial point and returns its objective) is
+    /// strictly below `objective`, which then takes that value. Strict decrease: at the rounding
+    /// floor no step is accepted (false) and the solve ends; 40 halvings take the step below the
+    /// rounding of any dual that matters.
+    private static func backtrack(objective: inout Double, trial: (Double) -> Double) -> Bool {
+        var fraction = 1.0
+        for _ in 0..<40 {
+            let value = trial(fraction)
+            if value < objective {
+                objective = value
+                return true
+            }
+            fraction *= 0.5
+        }
+        return false
     }
 
     func perturb(weight w: Double, kind: PerturbationKind, workspace ws: inout Workspace) -> Bool {

@@ -11,13 +11,13 @@ struct JSONText {
     private mutating func key(_ name: String) {
         if !first { text += "," }
         first = false
-        JSONText.appendString(name, to: &text)
+        JSONEscaping.append(name, to: &text)
         text += ":"
     }
 
     mutating func field(_ name: String, _ value: String?) {
         key(name)
-        if let value { JSONText.appendString(value, to: &text) } else { text += "null" }
+        if let value { JSONEscaping.append(value, to: &text) } else { text += "null" }
     }
 
     mutating func field(_ name: String, _ value: Int64?) {
@@ -40,10 +40,6 @@ struct JSONText {
     static func number(_ x: Double?) -> String {
         guard let x, x.isFinite else { return "null" }
         return "\(x)"
-    }
-
-    static func appendString(_ s: String, to out: inout String) {
-        JSONEscaping.append(s, to: &out)
     }
 }
 

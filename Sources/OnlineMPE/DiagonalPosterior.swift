@@ -107,6 +107,12 @@ struct DiagonalPosterior: PosteriorFamily {
     }
 
     func perturb(weight w: Double, kind: PerturbationKind, workspace ws: inout Workspace) -> Bool {
+        if ws.arrivalReady {
+            // The arriving example: `absorb` left V and the removal sums; no pass over the weights.
+            ws.arrivalReady = false
+            DiagonalPerturbation.finishArrival(weight: w, kind: kind, outputs: rows, workspace: &ws)
+            return true
+        }
         precision.withStart { s in
             variance.withStart { v in
             DiagonalPerturbation.apply(

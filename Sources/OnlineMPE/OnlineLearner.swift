@@ -198,16 +198,14 @@ public struct OnlineLearner: Sendable {
     /// The memory-perturbation quantities of the loaded input with label y and site weight w.
     mutating func score(label y: Double, weight w: Double, workspace ws: inout Workspace) -> Sensitivities {
         let k = configuration.outputs
+        // A family whose update pass already left f at the new mean spares the forward pass.
         if ws.arrivalReady {
-            // The family's update pass already produced f at the new mean, V and the removal sums.
-            ws.arrivalReady = false
             _ = evaluateOutputs(label: y, workspace: &ws)
-            DiagonalPerturbation.finishArrival(weight: w, kind: configuration.perturbation, outputs: k, workspace: &ws)
         } else {
             _ = evaluateAtMean(label: y, workspace: &ws)
-            if !posterior.perturb(weight: w, kind: configuration.perturbation, workspace: &ws) {
-                correctedFallbacks += 1
-            }
+        }
+        if !posterior.perturb(weight: w, kind: configuration.perturbation, workspace: &ws) {
+            correctedFallbacks += 1
         }
         ws.fTilde.withStart { f in ws.pTilde.withMutableStart { p in layer.probabilities(f: f, into: p) } }
         var s = Sensitivities()

@@ -16,6 +16,8 @@ protocol PosteriorFamily: Sendable {
     /// for an example whose site was absorbed with effective weight `w`. On entry
     /// `workspace.f/p/e/lambdaDiagonal/lambda` hold the quantities at the current mean.
     /// Returns false when the corrected form was not defined and the first-order form was used.
+    /// A family whose `absorb` set `workspace.arrivalReady` (scoring the arriving example from
+    /// its own update pass) finishes from what it left there and clears the flag.
     func perturb(weight: Double, kind: PerturbationKind, workspace: inout Workspace) -> Bool
 
     func write(to writer: inout SnapshotWriter)

@@ -16,8 +16,9 @@ struct Workspace: Sendable {
     var fTilde: [Double]
     /// Set by a family whose `absorb` already left the arriving example's outputs at the new
     /// mean in `f`, its prediction variance in `variance` and, in `arrival`, the per-output
-    /// `Σ_j x̄_j²/S'_kj` of the precision without its site (the diagonal family); `score` then
-    /// skips the forward pass and the perturbation pass, and clears it.
+    /// `Σ_j x̄_j²/S'_kj` of the precision without its site (the diagonal family); the learner
+    /// then skips the forward pass, and the family's `perturb` finishes from those sums and
+    /// clears it.
     var arrivalReady = false
     var arrival: [Double]
     var pTilde: [Double]

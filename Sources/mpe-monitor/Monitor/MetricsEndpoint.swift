@@ -31,3 +31,15 @@ struct MonitorMetrics {
     let looError = Gauge(label: "mpe_loo_predicted_error")
     let batchSeconds = Timer(label: "mpe_batch_duration_seconds")
 }
+
+extension MonitorMetrics {
+    /// Adds a batch whose write is durable to the counters.
+    func count(_ counts: BatchCounts) {
+        messages.increment(by: counts.messages)
+        learned.increment(by: counts.learned)
+        deadLetters.increment(by: counts.deadLetters)
+        mislabeled.increment(by: counts.mislabeled)
+        memorized.increment(by: counts.memorized)
+        drift.increment(by: counts.drift)
+    }
+}

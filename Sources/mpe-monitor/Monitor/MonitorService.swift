@@ -79,7 +79,13 @@ struct MonitorService: Service {
         var errorsLogged = ContinuousClock.now - .seconds(3600)
         var errorsSinceLog = 0
 
-        var writing: Task<Void, any Error>? = nil
+        // The write in flight returns what its batch adds to the counters: the status line and
+        // the metrics count a batch only once its rows and offsets are durable.
+        var writing: Task<BatchCounts, any Error>? = nil
+        func countDurable(_ counts: BatchCounts) {
+            status.batch(counts)
+            metrics.count(counts)
+        }
         do {
         loop: for await event in consumer.events.cancelOnGracefulShutdown() {
             switch event {
@@ -104,13 +110,15 @@ struct MonitorService: Service {
                     // thread while the next one is decoded and learned. At most one write is in
                     // flight and writes keep their order, so offsets still become durable only
                     // with their rows, and a failed write stops the loop at the next batch.
-                    if let previous = writing { try await previous.value }
+                    if let previous = writing { countDurable(try await previous.value) }
                     let job = auditBatch
                     let outgoing = processed.outgoing
-                    writing = Task { try self.persist(job, outgoing: outgoing, pending: pending, delivered: delivered, committer: committer) }
-                    status.batch(messages: processed.messages, audit: auditBatch)
-                    record(metrics, batch: processed.messages, learned: processor.examplesLearned - before, audit: auditBatch,
-                           processor: processor, started: batchStart)
+                    let counts = BatchCounts(messages: processed.messages, learned: processor.examplesLearned - before, audit: auditBatch)
+                    writing = Task {
+                        try self.persist(job, outgoing: outgoing, pending: pending, delivered: delivered, committer: committer)
+                        return counts
+                    }
+                    record(metrics, processor: processor, started: batchStart)
                     start = processed.resumeAt
                 }
                 for message in batch { atEnd.remove(message.topicPartition) }
@@ -137,10 +145,10 @@ struct MonitorService: Service {
         }
         } catch {
             // Let a write already under way finish (its rows and offsets are a consistent batch).
-            _ = try? await writing?.value
+            if let counts = try? await writing?.value { countDurable(counts) }
             throw error
         }
-        try await writing?.value
+        if let counts = try await writing?.value { countDurable(counts) }
 
         await committer.finish()
         // Drain: a last checkpoint with the offsets it corresponds to, then alerts out.
@@ -225,17 +233,8 @@ struct MonitorService: Service {
         return ends
     }
 
-    private func record(_ metrics: MonitorMetrics, batch: Int, learned: Int, audit: AuditBatch, processor: BatchProcessor, started: ContinuousClock.Instant) {
-        metrics.messages.increment(by: batch)
-        metrics.learned.increment(by: learned)
-        metrics.deadLetters.increment(by: audit.deadLetters.count)
-        for alert in audit.alerts {
-            switch alert.kind {
-            case .mislabeled: metrics.mislabeled.increment()
-            case .memorized: metrics.memorized.increment()
-            case .generalizationDrift: metrics.drift.increment()
-            }
-        }
+    /// The gauges: the learner's state after a batch (its counters wait for durability).
+    private func record(_ metrics: MonitorMetrics, processor: BatchProcessor, started: ContinuousClock.Instant) {
         if let g = processor.learner?.latestGeneralization {
             metrics.prequentialNLL.record(g.prequentialNLL)
             metrics.looNLL.record(g.looNLL)
@@ -387,6 +386,26 @@ final class DeliveredAlerts: Sendable {
     func drain() -> [String] { ids.withLock { ids in defer { ids.removeAll() }; return ids } }
 }
 
+/// What one batch adds to the status line's and the metrics' counters, taken when the batch is
+/// handed to the writer and applied when its write is durable.
+struct BatchCounts: Sendable {
+    let messages: Int
+    let learned: Int
+    let deadLetters: Int
+    let mislabeled: Int
+    let memorized: Int
+    let drift: Int
+
+    init(messages: Int, learned: Int, audit: AuditBatch) {
+        self.messages = messages
+        self.learned = learned
+        deadLetters = audit.deadLetters.count
+        mislabeled = audit.alerts.count { $0.kind == .mislabeled }
+        memorized = audit.alerts.count { $0.kind == .memorized }
+        drift = audit.alerts.count { $0.kind == .generalizationDrift }
+    }
+}
+
 /// The periodic one-line status: rate, lag, prequential and predicted NLL, flags.
 struct StatusReporter {
     let interval: Double
@@ -399,11 +418,14 @@ struct StatusReporter {
 
     init(interval: Double) { self.interval = interval }
 
-    mutating func batch(messages count: Int, audit: AuditBatch) {
-        messagesSinceLast += count
-        messages += count
-        for alert in audit.alerts { alerts[alert.kind, default: 0] += 1 }
-        deadLetters += audit.deadLetters.count
+    /// Counts a batch whose write is durable.
+    mutating func batch(_ counts: BatchCounts) {
+        messagesSinceLast += counts.messages
+        messages += counts.messages
+        alerts[.mislabeled, default: 0] += counts.mislabeled
+        alerts[.memorized, default: 0] += counts.memorized
+        alerts[.generalizationDrift, default: 0] += counts.drift
+        deadLetters += counts.deadLetters
     }
 
     mutating func lineIfDue(processor: BatchProcessor, lag: @autoclosure () -> [KafkaPartitionLag]) -> String? {

@@ -23,6 +23,9 @@ public struct AuditBatch: Sendable {
     public var deadLetters: [DeadLetterRecord]
     /// Stream events (offset gaps and the like).
     public var streamEvents: [StreamEventRecord]
+    /// The order the batch's messages were processed in, across partitions (messages
+    /// re-learned after a restart are not recorded again).
+    public var order: [ProcessingRun]
     /// The next offset to read of every partition the batch advanced. Partitions not named
     /// keep their stored offset.
     public var nextOffsets: [TopicPartition: Int64]
@@ -39,7 +42,7 @@ public struct AuditBatch: Sendable {
     public init(
         examples: [ExampleRecord] = [], alerts: [AlertRecord] = [], generalization: [GeneralizationRecord] = [],
         driftEvents: [DriftRecord] = [], deadLetters: [DeadLetterRecord] = [], streamEvents: [StreamEventRecord] = [],
-        nextOffsets: [TopicPartition: Int64] = [:], epochs: [TopicPartition: Int64] = [:], checkpoint: NewCheckpoint? = nil,
+        order: [ProcessingRun] = [], nextOffsets: [TopicPartition: Int64] = [:], epochs: [TopicPartition: Int64] = [:], checkpoint: NewCheckpoint? = nil,
         time: Date = Date()
     ) {
         self.examples = examples
@@ -48,6 +51,7 @@ public struct AuditBatch: Sendable {
         self.driftEvents = driftEvents
         self.deadLetters = deadLetters
         self.streamEvents = streamEvents
+        self.order = order
         self.nextOffsets = nextOffsets
         self.epochs = epochs
         self.checkpoint = checkpoint

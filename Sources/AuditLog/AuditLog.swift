@@ -176,6 +176,31 @@ public final class AuditLog: Sendable {
         }
     }
 
+    /// The recorded processing order from `starts` on: every run of a partition named in
+    /// `starts` (with its log epoch) that reaches past its start offset, clipped to begin
+    /// there, in the order the runs were processed. After a restart these are the messages
+    /// between the checkpoint and the stored next offsets.
+    public func processingOrder(from starts: [TopicPartition: (offset: Int64, epoch: Int64)]) throws -> [ProcessingRun] {
+        try read { db in
+            var found: [(id: Int64, run: ProcessingRun)] = []
+            for (place, start) in starts {
+                let rows = try Row.fetchAll(db, sql: """
+                    SELECT id, first_offset, count FROM processing_order
+                    WHERE topic = ?1 AND partition = ?2 AND epoch = ?3 AND first_offset + count > ?4
+                      AND first_offset >= COALESCE((SELECT MAX(first_offset) FROM processing_order
+                                                    WHERE topic = ?1 AND partition = ?2 AND epoch = ?3 AND first_offset <= ?4), ?4)
+                    """, arguments: [place.topic, place.partition, start.epoch, start.offset])
+                for row in rows {
+                    let first: Int64 = row[1]
+                    let count: Int64 = row[2]
+                    let from = max(first, start.offset)
+                    found.append((row[0], ProcessingRun(topicPartition: place, epoch: start.epoch, firstOffset: from, count: first + count - from)))
+                }
+            }
+            return found.sorted { $0.id < $1.id }.map(\.run)
+        }
+    }
+
     /// The newest checkpoint, or nil when none was written.
     public func latestCheckpoint() throws -> Checkpoint? {
         try checkpoints(limit: 1).first
@@ -388,6 +413,7 @@ public enum AuditTable: String, Sendable, CaseIterable {
     case deadLetters = "dead_letters"
     case streamEvents = "stream_events"
     case partitionOffsets = "partition_offsets"
+    case processingOrder = "processing_order"
 }
 
 /// Why an audit-log call failed. SQLite's own errors are carried as text, so that callers

@@ -29,6 +29,11 @@ import GRDB
 /// alerts), `stream_events` (the epoch after the event) and `partition_offsets`; the unique
 /// positions become (topic, partition, epoch, offset). Checkpoint offsets carry `"epoch"`.
 ///
+/// Migration `v3` (cross-partition order): `processing_order` (append-only), `id`, `topic`,
+/// `partition`, `epoch`, `first_offset`, `count`: the runs of consecutive messages of one
+/// partition in the order the monitor processed them (`ProcessingRun`), so that a restart
+/// re-learns what followed the checkpoint in the same interleaving. Indexed by position.
+///
 /// Append-only is enforced by `BEFORE UPDATE` / `BEFORE DELETE` triggers that
 /// `RAISE(ABORT, '<table> is append-only')`, so no code path (nor a hand-typed `sqlite3`
 /// session) can rewrite history; the statement fails and nothing changes.
@@ -40,25 +45,44 @@ enum AuditSchema {
     /// Tables whose rows are history: never updated, never deleted.
     static let appendOnlyTables = ["examples", "alerts", "generalization", "drift_events", "dead_letters", "stream_events"]
 
+    /// The triggers that make `table` append-only.
+    private static func appendOnly(_ table: String) -> String {
+        """
+        CREATE TRIGGER \(table)_no_update BEFORE UPDATE ON \(table)
+        BEGIN SELECT RAISE(ABORT, '\(table) is append-only'); END;
+        CREATE TRIGGER \(table)_no_delete BEFORE DELETE ON \(table)
+        BEGIN SELECT RAISE(ABORT, '\(table) is append-only'); END;
+        """
+    }
+
     static var migrator: DatabaseMigrator {
         var migrator = DatabaseMigrator()
         migrator.registerMigration("v1") { db in
             try db.execute(sql: v1)
-            for table in appendOnlyTables {
-                try db.execute(sql: """
-                    CREATE TRIGGER \(table)_no_update BEFORE UPDATE ON \(table)
-                    BEGIN SELECT RAISE(ABORT, '\(table) is append-only'); END;
-                    CREATE TRIGGER \(table)_no_delete BEFORE DELETE ON \(table)
-                    BEGIN SELECT RAISE(ABORT, '\(table) is append-only'); END;
-                    """)
-            }
+            for table in appendOnlyTables { try db.execute(sql: appendOnly(table)) }
         }
         migrator.registerMigration("v2") { db in
             // ADD COLUMN neither rewrites the rows nor fires the append-only triggers.
             try db.execute(sql: v2)
         }
+        migrator.registerMigration("v3") { db in
+            try db.execute(sql: v3)
+            try db.execute(sql: appendOnly("processing_order"))
+        }
         return migrator
     }
+
+    private static let v3 = """
+        CREATE TABLE processing_order (
+            id INTEGER PRIMARY KEY,
+            topic TEXT NOT NULL,
+            partition INTEGER NOT NULL,
+            epoch INTEGER NOT NULL CHECK (epoch >= 0),
+            first_offset INTEGER NOT NULL CHECK (first_offset >= 0),
+            count INTEGER NOT NULL CHECK (count > 0)
+        );
+        CREATE INDEX processing_order_position ON processing_order (topic, partition, epoch, first_offset);
+        """
 
     private static let v2 = """
         ALTER TABLE examples ADD COLUMN epoch INTEGER NOT NULL DEFAULT 0;

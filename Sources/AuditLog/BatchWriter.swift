@@ -145,6 +145,15 @@ enum BatchWriter {
             }
         }
 
+        if !batch.order.isEmpty {
+            let statement = try db.cachedStatement(sql: """
+                INSERT INTO processing_order (topic, partition, epoch, first_offset, count) VALUES (?, ?, ?, ?, ?)
+                """)
+            for run in batch.order {
+                try statement.execute(arguments: [run.topicPartition.topic, run.topicPartition.partition, run.epoch, run.firstOffset, run.count])
+            }
+        }
+
         if !batch.nextOffsets.isEmpty {
             // Any value is accepted, including one below the stored offset: after a broker
             // lost its data the pipeline moves on from a smaller offset in a new log epoch, and

@@ -24,6 +24,8 @@ struct ReplayCommand: ParsableCommand {
     var scores: String?
     @Option(help: "Write one JSON object with the final figures.")
     var summary: String?
+    @Option(help: "Write the learner's snapshot as it stands after the last example (before the final re-scoring): the bytes a monitor checkpoint holds after the same examples in the same order.")
+    var snapshot: String?
     @Option(help: "Print a status line every this many examples.")
     var interval: Int = 1000
     @Option(help: "How many top suspects to print at the end.")
@@ -92,6 +94,9 @@ struct ReplayCommand: ParsableCommand {
         }
         guard model.step > 0 else { throw ValidationError("no example in \(file) could be learned (\(rejected.total) rejected)") }
 
+        if let snapshot {
+            try Data(model.snapshot()).write(to: URL(fileURLWithPath: snapshot))
+        }
         // A last re-scoring so that the final forecast describes the final posterior.
         let final = model.rescoreMemory()
         let testFigures = try testSet.map { try model.evaluate($0) }

@@ -73,7 +73,7 @@ struct AuditLogTests {
              try String.fetchOne(db, sql: "PRAGMA journal_mode"))
         }
         #expect(schema1 == schema2)
-        #expect(migrations == ["v1", "v2"])
+        #expect(migrations == ["v1", "v2", "v3"])
         #expect(journal == "wal")
     }
 
@@ -198,10 +198,11 @@ struct AuditLogTests {
             examples: [example("a", offset: 0)], alerts: [alert(offset: 0)], generalization: [generalization(1)],
             driftEvents: [DriftRecord(detector: "page-hinkley", series: "prequential_nll", statistic: 60, threshold: 50, value: 2, examplesSeen: 1)],
             deadLetters: [DeadLetterRecord(position: MessagePosition(topic: "labels", partition: 0, offset: 1), payload: [1], reason: "x")],
-            streamEvents: [StreamEventRecord(kind: "offset-gap", message: "gap")]))
+            streamEvents: [StreamEventRecord(kind: "offset-gap", message: "gap")],
+            order: [ProcessingRun(topicPartition: labels0, epoch: 0, firstOffset: 0, count: 2)]))
         let run = try log.startRun(configuration: "{\"model\":\"softmax\"}", version: "0.1.0")
 
-        for table in ["examples", "alerts", "generalization", "drift_events", "dead_letters", "stream_events", "runs"] {
+        for table in ["examples", "alerts", "generalization", "drift_events", "dead_letters", "stream_events", "processing_order", "runs"] {
             try raw(dir) { db throws in
                 let update = #expect(throws: DatabaseError.self) { try db.execute(sql: "UPDATE \(table) SET id = id + 100") }
                 #expect(update?.resultCode == .SQLITE_CONSTRAINT)
@@ -218,6 +219,42 @@ struct AuditLogTests {
         #expect(try log.runs().map(\.stopped) == [t0])
         let bad = #expect(throws: AuditLogError.self) { _ = try log.startRun(configuration: "not json", version: "0.1.0") }
         #expect(bad?.kind == .constraintViolation)
+    }
+
+    @Test("the processing order: runs merge only when contiguous; read back from a start, clipped, in the order written")
+    func processingOrder() throws {
+        var order: [ProcessingRun] = []
+        for (tp, offset) in [(labels0, 10), (labels0, 11), (labels1, 0), (labels1, 1), (labels1, 3), (labels0, 12)] as [(TopicPartition, Int64)] {
+            order.append(tp, epoch: 0, offset: offset)
+        }
+        #expect(order == [
+            ProcessingRun(topicPartition: labels0, epoch: 0, firstOffset: 10, count: 2),
+            ProcessingRun(topicPartition: labels1, epoch: 0, firstOffset: 0, count: 2),
+            ProcessingRun(topicPartition: labels1, epoch: 0, firstOffset: 3, count: 1),   // offset 2 was never seen
+            ProcessingRun(topicPartition: labels0, epoch: 0, firstOffset: 12, count: 1),
+        ])
+
+        let dir = try TemporaryLog()
+        let log = try AuditLog(path: dir.path)
+        try log.write(AuditBatch(order: Array(order[0..<2])))
+        try log.write(AuditBatch(order: Array(order[2...])))
+        // An earlier log epoch of partition 0 reused the same offsets: never read for epoch 1.
+        try log.write(AuditBatch(order: [ProcessingRun(topicPartition: labels0, epoch: 1, firstOffset: 11, count: 5)]))
+        #expect(try log.count(.processingOrder) == 5)
+
+        // From offset 11 of partition 0 and offset 1 of partition 1: the run holding each start
+        // is clipped to begin there, earlier runs are left out, the written order is kept.
+        let read = try log.processingOrder(from: [labels0: (offset: 11, epoch: 0), labels1: (offset: 1, epoch: 0)])
+        #expect(read == [
+            ProcessingRun(topicPartition: labels0, epoch: 0, firstOffset: 11, count: 1),
+            ProcessingRun(topicPartition: labels1, epoch: 0, firstOffset: 1, count: 1),
+            ProcessingRun(topicPartition: labels1, epoch: 0, firstOffset: 3, count: 1),
+            ProcessingRun(topicPartition: labels0, epoch: 0, firstOffset: 12, count: 1),
+        ])
+        #expect(try log.processingOrder(from: [labels0: (offset: 13, epoch: 0)]).isEmpty)
+        #expect(try log.processingOrder(from: [labels0: (offset: 14, epoch: 1)])
+                == [ProcessingRun(topicPartition: labels0, epoch: 1, firstOffset: 14, count: 2)])
+        #expect(try log.processingOrder(from: [:]).isEmpty)
     }
 
     @Test("checkpoints round-trip with every partition's offsets; old ones are pruned")

@@ -76,8 +76,11 @@ struct BatchProcessor {
     /// `logEnds`: the partitions' log ends as the fetches that brought the batch reported them,
     /// needed while `replaying`: a log that ends before the stored next offset cannot hold the
     /// messages a replay expects, so what arrives there is new data (see `resetEvent`).
-    mutating func process(_ batch: KafkaMessageBatch, from start: Int = 0, logEnds: [TopicPartition: Int64] = [:],
-                          now: Date) throws -> Processed {
+    ///
+    /// `batch`: a consumed batch, or the messages a `ReplayOrder` released (held across batches).
+    mutating func process<Messages: RandomAccessCollection<KafkaMessage>>(
+        _ batch: Messages, from start: Int = 0, logEnds: [TopicPartition: Int64] = [:], now: Date
+    ) throws -> Processed where Messages.Index == Int {
         var audit = AuditBatch(time: now)
         var outgoing = Outgoing()
         var index = start
@@ -126,6 +129,8 @@ struct BatchProcessor {
             expected[tp] = message.offset + 1
             let durableEpoch = durableEpochs[tp, default: 0]
             let replay = epoch < durableEpoch || (epoch == durableEpoch && message.offset < durable[tp, default: -1])
+            // Re-learned messages are already in the recorded order.
+            if !replay { audit.order.append(tp, epoch: epoch, offset: message.offset) }
             let decoder = self.decoder
             let result: Result<ExampleMessage, ExampleDecodeError> = message.withValue { bytes in
                 do throws(ExampleDecodeError) { return .success(try decoder.decode(bytes)) } catch { return .failure(error) }

@@ -113,6 +113,22 @@ struct MonitorCommand: AsyncParsableCommand {
             startEpochs.merge(checkpoint.epochs) { _, saved in saved }
             logger.info("restored checkpoint \(checkpoint.id): \(checkpoint.examplesSeen) examples learned; replaying from its offsets")
         }
+        // What is re-learned: each partition from its checkpoint offset up to its stored next
+        // offset, when both are in the same log epoch (a later epoch began with a checkpoint).
+        var replayFrom: [TopicPartition: (offset: Int64, epoch: Int64)] = [:]
+        var replayTo: [TopicPartition: Int64] = [:]
+        for (tp, start) in starts {
+            let epoch = startEpochs[tp, default: 0]
+            if let end = durable[tp], end > start, durableEpochs[tp, default: 0] == epoch {
+                replayFrom[tp] = (start, epoch)
+                replayTo[tp] = end
+            }
+        }
+        let replayOrder = ReplayOrder(runs: try audit.processingOrder(from: replayFrom),
+                                      starts: replayFrom.mapValues(\.offset), ends: replayTo)
+        if let reason = replayOrder.abandoned {
+            logger.warning("re-learning after the checkpoint in arrival order (the learner will not be bit-identical to the run before the restart): \(reason)")
+        }
         let runID = try audit.startRun(configuration: configurationJSON(settings, learnerSettings), version: MPEMonitor.configuration.version)
 
         let resume = ResumeOffsets(starts)
@@ -143,7 +159,8 @@ struct MonitorCommand: AsyncParsableCommand {
         let monitor = MonitorService(settings: settings, learnerSettings: learnerSettings, consumer: consumer, producer: producer,
                                      audit: audit, logger: logger, untilDrained: untilDrained, restored: restored,
                                      restoredPositions: restoredPositions, resume: resume, durable: durable,
-                                     durableEpochs: durableEpochs, startEpochs: startEpochs, partitions: partitions)
+                                     durableEpochs: durableEpochs, startEpochs: startEpochs, partitions: partitions,
+                                     replayOrder: replayOrder)
         var services: [ServiceGroupConfiguration.ServiceConfiguration] = []
         if let metricsPort {
             services.append(.init(service: MetricsEndpoint.start(host: metricsHost, port: metricsPort)))

@@ -34,6 +34,8 @@ struct MonitorService: Service {
     let startEpochs: [TopicPartition: Int64]
     /// The topic's partition count at start (all of them are assigned).
     let partitions: Int
+    /// The recorded order of the messages between the checkpoint and the stored next offsets.
+    let replayOrder: ReplayOrder
 
     /// Where partitions `partitions` of `topic` start: the resume offset, else the beginning.
     static func startOffsets(topic: String, partitions: Range<Int>, resume: ResumeOffsets) -> [KafkaTopicPartition: KafkaOffset] {
@@ -75,51 +77,71 @@ struct MonitorService: Service {
         let committer = KafkaCommitter(consumer: consumer, logger: logger)
         var atEnd = Set<KafkaTopicPartition>()
         var assigned = Set((0..<partitions).map { KafkaTopicPartition(topic: settings.topic, partition: Int32($0)) })
-        var status = StatusReporter(interval: settings.statusInterval)
+        let totals = DurableTotals()
+        var status = StatusReporter(interval: settings.statusInterval, totals: totals)
         var errorsLogged = ContinuousClock.now - .seconds(3600)
         var errorsSinceLog = 0
 
-        // The write in flight returns what its batch adds to the counters: the status line and
-        // the metrics count a batch only once its rows and offsets are durable.
-        var writing: Task<BatchCounts, any Error>? = nil
-        func countDurable(_ counts: BatchCounts) {
-            status.batch(counts)
-            metrics.count(counts)
+        // The write in flight; once its rows and offsets are durable it adds its batch to the
+        // counters (status line, metrics), so that they never count what a crash would lose.
+        var writing: Task<Void, any Error>? = nil
+        var order = replayOrder
+        if order.isActive { logger.info("re-learning the \(order.remaining) messages after the checkpoint in the order they were first learned") }
+        /// Processes messages (a consumed batch, or what `order` released) and hands each
+        /// resulting audit batch to the writer.
+        func handle<Messages: RandomAccessCollection<KafkaMessage>>(_ messages: Messages) async throws where Messages.Index == Int {
+            // Usually one pass; more where a partition's log started over mid-batch (each
+            // new log epoch begins in a transaction of its own, with a checkpoint).
+            var start: Int? = 0
+            while let from = start, from < messages.endIndex {
+                let batchStart = ContinuousClock.now
+                let before = processor.examplesLearned
+                let processed = try processor.process(messages, from: from, logEnds: processor.replaying ? logEnds() : [:], now: Date())
+                var auditBatch = processed.audit
+                sinceCheckpoint += processor.examplesLearned - before
+                if auditBatch.checkpoint != nil {
+                    sinceCheckpoint = 0
+                } else if sinceCheckpoint >= settings.checkpointInterval, let checkpoint = processor.newCheckpoint() {
+                    auditBatch.checkpoint = checkpoint
+                    sinceCheckpoint = 0
+                }
+                // Two-stage pipeline: this batch is written (SQLite, then what waits for
+                // durability: alerts and dead letters out, the Kafka commit) on another
+                // thread while the next one is decoded and learned. At most one write is in
+                // flight and writes keep their order, so offsets still become durable only
+                // with their rows, and a failed write stops the loop at the next batch.
+                if let previous = writing { try await previous.value }
+                let job = auditBatch
+                let outgoing = processed.outgoing
+                let counts = BatchCounts(messages: processed.messages, learned: processor.examplesLearned - before, audit: auditBatch)
+                writing = Task {
+                    try self.persist(job, outgoing: outgoing, pending: pending, delivered: delivered, committer: committer)
+                    totals.add(counts)
+                    metrics.count(counts)
+                }
+                record(metrics, processor: processor, started: batchStart)
+                start = processed.resumeAt
+            }
+        }
+        /// What the replay order released, and what it says when it gives the order up or is done.
+        func handleReleased(_ released: [KafkaMessage], wasActive: Bool) async throws {
+            if !released.isEmpty { try await handle(released) }
+            if wasActive, !order.isActive {
+                if let reason = order.abandoned {
+                    logger.warning("re-learning in arrival order from here (the learner will not be bit-identical to the run before the restart): \(reason)")
+                } else {
+                    logger.info("re-learned the messages after the checkpoint in their recorded order")
+                }
+            }
         }
         do {
         loop: for await event in consumer.events.cancelOnGracefulShutdown() {
             switch event {
             case .messages(let batch):
-                // Usually one pass; more where a partition's log started over mid-batch (each
-                // new log epoch begins in a transaction of its own, with a checkpoint).
-                var start: Int? = 0
-                while let from = start {
-                    let batchStart = ContinuousClock.now
-                    let before = processor.examplesLearned
-                    let processed = try processor.process(batch, from: from, logEnds: processor.replaying ? logEnds() : [:], now: Date())
-                    var auditBatch = processed.audit
-                    sinceCheckpoint += processor.examplesLearned - before
-                    if auditBatch.checkpoint != nil {
-                        sinceCheckpoint = 0
-                    } else if sinceCheckpoint >= settings.checkpointInterval, let checkpoint = processor.newCheckpoint() {
-                        auditBatch.checkpoint = checkpoint
-                        sinceCheckpoint = 0
-                    }
-                    // Two-stage pipeline: this batch is written (SQLite, then what waits for
-                    // durability: alerts and dead letters out, the Kafka commit) on another
-                    // thread while the next one is decoded and learned. At most one write is in
-                    // flight and writes keep their order, so offsets still become durable only
-                    // with their rows, and a failed write stops the loop at the next batch.
-                    if let previous = writing { countDurable(try await previous.value) }
-                    let job = auditBatch
-                    let outgoing = processed.outgoing
-                    let counts = BatchCounts(messages: processed.messages, learned: processor.examplesLearned - before, audit: auditBatch)
-                    writing = Task {
-                        try self.persist(job, outgoing: outgoing, pending: pending, delivered: delivered, committer: committer)
-                        return counts
-                    }
-                    record(metrics, processor: processor, started: batchStart)
-                    start = processed.resumeAt
+                if order.isActive {
+                    try await handleReleased(order.admit(batch), wasActive: true)
+                } else {
+                    try await handle(batch)
                 }
                 for message in batch { atEnd.remove(message.topicPartition) }
             case .assigned(let partitions):
@@ -131,6 +153,9 @@ struct MonitorService: Service {
                 logger.info("revoked \(partitions.map(\.description).joined(separator: ", "))")
             case .endOfPartition(let tp, _):
                 atEnd.insert(tp)
+                if order.isActive {
+                    try await handleReleased(order.partitionEnded(TopicPartition(topic: tp.topic, partition: tp.partition)), wasActive: true)
+                }
             case .error(let error):
                 if error.isFatal { throw error }
                 errorsSinceLog += 1
@@ -145,10 +170,10 @@ struct MonitorService: Service {
         }
         } catch {
             // Let a write already under way finish (its rows and offsets are a consistent batch).
-            if let counts = try? await writing?.value { countDurable(counts) }
+            _ = try? await writing?.value
             throw error
         }
-        if let counts = try await writing?.value { countDurable(counts) }
+        try await writing?.value
 
         await committer.finish()
         // Drain: a last checkpoint with the offsets it corresponds to, then alerts out.
@@ -387,14 +412,16 @@ final class DeliveredAlerts: Sendable {
 }
 
 /// What one batch adds to the status line's and the metrics' counters, taken when the batch is
-/// handed to the writer and applied when its write is durable.
+/// handed to the writer and added when its write is durable.
 struct BatchCounts: Sendable {
-    let messages: Int
-    let learned: Int
-    let deadLetters: Int
-    let mislabeled: Int
-    let memorized: Int
-    let drift: Int
+    var messages = 0
+    var learned = 0
+    var deadLetters = 0
+    var mislabeled = 0
+    var memorized = 0
+    var drift = 0
+
+    init() {}
 
     init(messages: Int, learned: Int, audit: AuditBatch) {
         self.messages = messages
@@ -406,41 +433,52 @@ struct BatchCounts: Sendable {
     }
 }
 
-/// The periodic one-line status: rate, lag, prequential and predicted NLL, flags.
+/// The totals of the batches whose writes are durable: added to by the writer task, read by
+/// the status line.
+final class DurableTotals: Sendable {
+    private let totals = Mutex(BatchCounts())
+
+    func add(_ counts: BatchCounts) {
+        totals.withLock { t in
+            t.messages += counts.messages
+            t.learned += counts.learned
+            t.deadLetters += counts.deadLetters
+            t.mislabeled += counts.mislabeled
+            t.memorized += counts.memorized
+            t.drift += counts.drift
+        }
+    }
+
+    var current: BatchCounts { totals.withLock { $0 } }
+}
+
+/// The periodic one-line status: rate, lag, prequential and predicted NLL, flags. Message and
+/// alert counts are those already durable.
 struct StatusReporter {
     let interval: Double
+    let totals: DurableTotals
     private var last = ContinuousClock.now
-    private let started = ContinuousClock.now
-    private var messagesSinceLast = 0
-    private var messages = 0
-    private var alerts: [AlertKind: Int] = [:]
-    private var deadLetters = 0
+    private var messagesAtLast = 0
 
-    init(interval: Double) { self.interval = interval }
-
-    /// Counts a batch whose write is durable.
-    mutating func batch(_ counts: BatchCounts) {
-        messagesSinceLast += counts.messages
-        messages += counts.messages
-        alerts[.mislabeled, default: 0] += counts.mislabeled
-        alerts[.memorized, default: 0] += counts.memorized
-        alerts[.generalizationDrift, default: 0] += counts.drift
-        deadLetters += counts.deadLetters
+    init(interval: Double, totals: DurableTotals) {
+        self.interval = interval
+        self.totals = totals
     }
 
     mutating func lineIfDue(processor: BatchProcessor, lag: @autoclosure () -> [KafkaPartitionLag]) -> String? {
         let elapsed = ContinuousClock.now - last
         guard elapsed > .seconds(interval) else { return nil }
         let seconds = Double(elapsed.components.seconds) + Double(elapsed.components.attoseconds) / 1e18
-        let rate = Double(messagesSinceLast) / seconds
+        let messages = totals.current.messages
+        let rate = Double(messages - messagesAtLast) / seconds
         last = ContinuousClock.now
-        messagesSinceLast = 0
+        messagesAtLast = messages
         let totalLag = lag().compactMap(\.lag).reduce(0, +)
         return "status: \(processor.examplesLearned) learned, \(Int(rate)) msg/s, lag \(totalLag), " + figures(processor)
     }
 
     func finalLine(processor: BatchProcessor) -> String? {
-        "finished: \(messages) messages this run, \(processor.examplesLearned) learned in all, " + figures(processor)
+        "finished: \(totals.current.messages) messages this run, \(processor.examplesLearned) learned in all, " + figures(processor)
     }
 
     private func figures(_ processor: BatchProcessor) -> String {
@@ -448,8 +486,8 @@ struct StatusReporter {
         if let g = processor.learner?.latestGeneralization {
             text += "prequential NLL \(Fmt.fixed(g.prequentialNLL, 4)), LOO-predicted NLL \(Fmt.fixed(g.looNLL, 4)) / error \(Fmt.fixed(g.looError, 4)), "
         }
-        text += "alerts: \(alerts[.mislabeled, default: 0]) mislabeled, \(alerts[.memorized, default: 0]) memorized, "
-            + "\(alerts[.generalizationDrift, default: 0]) drift; \(deadLetters) dead letters"
+        let t = totals.current
+        text += "alerts: \(t.mislabeled) mislabeled, \(t.memorized) memorized, \(t.drift) drift; \(t.deadLetters) dead letters"
         return text
     }
 }

@@ -1,0 +1,142 @@
+import AuditLog
+import Stream
+
+/// After a restart, hands the messages between the checkpoint and the stored next offsets to
+/// the learner in the order the crashed run learned them (the `processing_order` rows), so
+/// that the learner it rebuilds is the crashed run's, bit for bit, on a topic of any number of
+/// partitions. Fetches deliver the partitions interleaved as they happen to arrive; each
+/// partition's messages come in offset order, so holding each partition's messages in a queue
+/// and releasing them run by run reproduces the recorded interleaving.
+///
+/// Messages past the recorded runs wait until the runs are done (the crashed run had learned
+/// all of those first), then go out in arrival order. Where the recorded order cannot be
+/// followed (a partition delivers an offset other than the one expected: its log was lost,
+/// trimmed by retention or compacted; a partition ends before its runs do; too many messages
+/// wait), the order is given up: everything held goes out in arrival order, the reason is
+/// reported once, and the processor's own checks (gaps, log epochs) take it from there.
+struct ReplayOrder {
+    /// At most this many messages wait for the recorded order. Each holds its fetched batch in
+    /// memory; a partition that is merely slow to deliver releases them soon, one that never
+    /// delivers must not grow the process without bound.
+    static let heldLimit = 200_000
+
+    private var runs: [ProcessingRun]
+    private var runIndex = 0
+    private var nextOffset: Int64 = 0
+    /// Per partition, in arrival order: (arrival number, message), consumed from `heads`.
+    private var held: [TopicPartition: [(arrival: Int, message: KafkaMessage)]] = [:]
+    private var heads: [TopicPartition: Int] = [:]
+    private var heldCount = 0
+    private var arrivals = 0
+    /// Why the recorded order was given up, once (the caller logs it).
+    private(set) var abandoned: String?
+
+    /// The recorded `runs` (from `AuditLog.processingOrder`) must tile each partition's span
+    /// from its checkpoint offset (`starts`) up to its stored next offset (`ends`) exactly; an
+    /// incomplete record (an audit log written before the order was recorded, say) is refused
+    /// with the reason in `abandoned`, and the replay goes in arrival order.
+    init(runs: [ProcessingRun], starts: [TopicPartition: Int64], ends: [TopicPartition: Int64]) {
+        self.runs = runs
+        var covered = starts
+        for run in runs {
+            let tp = run.topicPartition
+            // Runs of a partition follow each other, with gaps where the log has no message
+            // (compaction, transaction markers).
+            guard let at = covered[tp], let end = ends[tp], run.firstOffset >= at, run.endOffset <= end else {
+                self.runs = []
+                abandoned = "the recorded processing order does not cover \(tp) from its checkpoint offset"
+                return
+            }
+            covered[tp] = run.endOffset
+        }
+        for (tp, end) in ends where (covered[tp] ?? end) != end {
+            self.runs = []
+            abandoned = "the recorded processing order of \(tp) stops at offset \(covered[tp] ?? 0), before \(end)"
+            return
+        }
+        nextOffset = runs.first?.firstOffset ?? 0
+    }
+
+    /// Whether messages still go through `admit`.
+    var isActive: Bool { runIndex < runs.count }
+
+    /// Messages of the recorded runs still to come.
+    var remaining: Int64 {
+        guard isActive else { return 0 }
+        return runs[runIndex...].reduce(0) { $0 + $1.count } - (nextOffset - runs[runIndex].firstOffset)
+    }
+
+    /// Takes a consumed batch; returns the messages to process now, in order.
+    mutating func admit(_ batch: KafkaMessageBatch) -> [KafkaMessage] {
+        for message in batch {
+            held[TopicPartition(topic: message.topic, partition: message.partition), default: []].append((arrivals, message))
+            arrivals += 1
+            heldCount += 1
+        }
+        return release()
+    }
+
+    /// A partition reached the end of its log: if the recorded order still expects messages
+    /// of it that have not arrived, they never will, and the order is given up.
+    mutating func partitionEnded(_ tp: TopicPartition) -> [KafkaMessage] {
+        guard isActive, runs[runIndex...].contains(where: { $0.topicPartition == tp }), queued(tp) == 0 else { return [] }
+        return giveUp("\(tp) ended before offset \(expectedOffset(of: tp)), which the recorded order still expects")
+    }
+
+    private mutating func release() -> [KafkaMessage] {
+        var out: [KafkaMessage] = []
+        while runIndex < runs.count {
+            let run = runs[runIndex]
+            let tp = run.topicPartition
+            guard queued(tp) > 0, let queue = held[tp] else { break }
+            let head = heads[tp, default: 0]
+            let message = queue[head].message
+            guard message.offset == nextOffset else {
+                return out + giveUp("\(tp) delivered offset \(message.offset) where the recorded order expects \(nextOffset)")
+            }
+            out.append(message)
+            heldCount -= 1
+            // A drained queue starts over, so that released messages (and their batches) go.
+            if head + 1 == queue.count {
+                held[tp] = nil
+                heads[tp] = nil
+            } else {
+                heads[tp] = head + 1
+            }
+            nextOffset += 1
+            if nextOffset == run.endOffset {
+                runIndex += 1
+                if runIndex < runs.count { nextOffset = runs[runIndex].firstOffset }
+            }
+        }
+        if !isActive { return out + drainHeld() }
+        if heldCount > Self.heldLimit {
+            return out + giveUp("\(heldCount) messages waited for the recorded order (\(remaining) of its messages still to come)")
+        }
+        return out
+    }
+
+    private mutating func giveUp(_ reason: String) -> [KafkaMessage] {
+        abandoned = reason
+        runs = []
+        runIndex = 0
+        return drainHeld()
+    }
+
+    /// Everything still held, in arrival order.
+    private mutating func drainHeld() -> [KafkaMessage] {
+        var rest: [(arrival: Int, message: KafkaMessage)] = []
+        rest.reserveCapacity(heldCount)
+        for (tp, queue) in held { rest.append(contentsOf: queue[heads[tp, default: 0]...]) }
+        held = [:]
+        heads = [:]
+        heldCount = 0
+        return rest.sorted { $0.arrival < $1.arrival }.map(\.message)
+    }
+
+    private func queued(_ tp: TopicPartition) -> Int { (held[tp]?.count ?? 0) - heads[tp, default: 0] }
+
+    private func expectedOffset(of tp: TopicPartition) -> Int64 {
+        runs[runIndex].topicPartition == tp ? nextOffset : runs[runIndex...].first { $0.topicPartition == tp }?.firstOffset ?? 0
+    }
+}

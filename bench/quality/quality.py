@@ -30,6 +30,12 @@ Run through bench/quality/run (which installs the peers and builds the binary). 
               examples (detections on stationary streams and before the change).
 4. prior      A sweep of the prior precision on digits (d=64), Fashion-MNIST pooled 2x2
               (d=196) and Fashion-MNIST (d=784): the evidence for the default.
+5. rerun      What the LOO figures estimate, measured directly: the learner run again over the
+              stream without one example, for a random sample of the examples in the final
+              memory; the example's NLL under that run's final mean is its true leave-one-out
+              NLL for this online learner, beside the estimate (-log label_quality) and the
+              in-sample NLL of the full run. Shows how much of the forecast's error is the
+              perturbation's (the diagonal family ignores correlations between weights).
 """
 
 import argparse
@@ -337,6 +343,73 @@ def forecast_jobs():
     return jobs
 
 
+# ---------------------------------------------------------------- section 5: re-runs without one example
+
+RERUN_FAMILIES = {"diagonal/ggn": ["--family", "diagonal", "--curvature", "ggn"], "full": ["--family", "full"]}
+
+
+def rerun_jobs():
+    """(dataset, data dir, family, index left out or None for the full run) for every re-run."""
+    jobs = []
+    sets = [("digits", make_data("digits", 0.1, "uniform", 1), ["diagonal/ggn", "full"])]
+    if not ARGS.quick:
+        sets.append(("fashion-mnist", make_data("fashion-mnist", 0.1, "uniform", 1, ARGS.fashion_limit), ["diagonal/ggn"]))
+    rng = np.random.default_rng(5)
+    for dataset, d, families in sets:
+        with open(os.path.join(d, "train.jsonl")) as f:
+            n = sum(1 for _ in f)
+        # The default memory is a window of the last 2048 examples: all of them are in it.
+        sample = sorted(rng.choice(np.arange(max(0, n - 2048), n), size=ARGS.rerun_sample, replace=False).tolist())
+        for family in families:
+            jobs.append((dataset, d, family, None))
+            jobs += [(dataset, d, family, int(i)) for i in sample]
+    return jobs
+
+
+def rerun_job(job):
+    dataset, d, family, left_out = job
+    name = "rerun-%s-%s-%s" % (os.path.basename(d), family.replace("/", "-"), "all" if left_out is None else left_out)
+    train = os.path.join(d, "train.jsonl")
+    if left_out is None:
+        _, scores, wall = replay(train, name, extra=RERUN_FAMILIES[family])
+        return {"dataset": dataset, "family": family, "left_out": None, "scores": scores, "seconds": wall}
+    run = os.path.join(ARGS.out, "runs", name)
+    os.makedirs(run, exist_ok=True)
+    with open(train) as f:
+        lines = f.readlines()
+    with open(os.path.join(run, "without.jsonl"), "w") as f:
+        f.writelines(lines[:left_out] + lines[left_out + 1:])
+    with open(os.path.join(run, "one.jsonl"), "w") as f:
+        f.write(lines[left_out])
+    summary, _, wall = replay(os.path.join(run, "without.jsonl"), name, extra=RERUN_FAMILIES[family],
+                              test=os.path.join(run, "one.jsonl"))
+    return {"dataset": dataset, "family": family, "left_out": left_out, "id": json.loads(lines[left_out])["id"],
+            "true_nll": summary["test_nll"], "seconds": wall}
+
+
+def rerun_summary(results):
+    rows = []
+    for key in sorted({(r["dataset"], r["family"]) for r in results}):
+        full = next(r for r in results if (r["dataset"], r["family"]) == key and r["left_out"] is None)
+        est, ins, true = [], [], []
+        for r in results:
+            if (r["dataset"], r["family"]) != key or r["left_out"] is None:
+                continue
+            s = full["scores"][r["id"]]
+            est.append(-math.log(max(s["label_quality"], 1e-10)))
+            ins.append(-math.log(max(min(s["label_quality"] + s["memorization"], 1.0), 1e-10)))
+            true.append(r["true_nll"])
+        est, ins, true = np.array(est), np.array(ins), np.array(true)
+        from scipy.stats import spearmanr
+        shift_true, shift_est = true - ins, est - ins
+        rows.append({"dataset": key[0], "family": key[1], "n": len(true), "in_sample": float(ins.mean()),
+                     "estimate": float(est.mean()), "true": float(true.mean()),
+                     "ratio": float(shift_est.mean() / shift_true.mean()) if shift_true.mean() > 0 else float("nan"),
+                     "spearman": float(spearmanr(shift_est, shift_true)[0]),
+                     "mae": float(np.abs(est - true).mean()), "seconds": sum(r["seconds"] for r in results if (r["dataset"], r["family"]) == key)})
+    return rows
+
+
 # ---------------------------------------------------------------- section 3: drift
 
 def drift_streams():
@@ -428,7 +501,7 @@ def table(header, rows):
     return "\n".join(lines)
 
 
-def report(detection, forecast, drift, prior, seconds):
+def report(detection, forecast, drift, prior, seconds, rerun=()):
     out = []
     # Detection, averaged over seeds per setting.
     out.append("## Detection of flipped labels (AUROC / average precision / precision@k, mean over seeds)\n")
@@ -524,6 +597,17 @@ def report(detection, forecast, drift, prior, seconds):
                            "yes" if best is mine[0] or best["loo_vs_noisy_mae"] >= mine[0]["loo_vs_noisy_mae"] else "**no**",
                            best["family"], best["perturbation"]))
 
+    if rerun:
+        out.append("\n## The LOO estimate against the learner re-run without the example\n")
+        out.append("10 %% uniform flips, seed 1; %d examples drawn from the final memory (window of 2048); each "
+                   "re-run learns the stream without it (same order, same settings) and scores it under its final "
+                   "mean. Shift = LOO NLL - in-sample NLL of the full run; ratio = mean estimated shift / mean true "
+                   "shift.\n" % ARGS.rerun_sample)
+        out.append(table(["dataset", "family", "examples", "in-sample NLL", "estimated LOO NLL", "re-run LOO NLL",
+                          "shift ratio", "Spearman of shifts", "MAE est. vs re-run", "CPU s"],
+                         [[r["dataset"], r["family"], r["n"], fmt(r["in_sample"]), fmt(r["estimate"]), fmt(r["true"]),
+                           fmt(r["ratio"], 2), fmt(r["spearman"]), fmt(r["mae"]), fmt(r["seconds"], 0)] for r in rerun]))
+
     if drift:
         out.append("\n## Drift detection (Fashion-MNIST, change at the middle)\n")
         stationary = [d for d in drift if d["change"] is None]
@@ -576,14 +660,15 @@ def main():
     p.add_argument("--exact-subsample", type=int, default=300, help="examples refit without themselves (seed 1)")
     p.add_argument("--exact-subsample-fashion", type=int, default=20, help="Fashion examples refit without themselves, half of them flipped (seed 1, 10 %%)")
     p.add_argument("--jobs", type=int, default=os.cpu_count() or 1)
-    p.add_argument("--sections", default="detection,forecast,drift,prior")
+    p.add_argument("--rerun-sample", type=int, default=24, help="memory examples re-run without themselves (section rerun)")
+    p.add_argument("--sections", default="detection,forecast,drift,prior,rerun")
     ARGS = p.parse_args()
     ARGS.binary = os.path.abspath(ARGS.binary)
     os.makedirs(ARGS.out, exist_ok=True)
     sections = set(ARGS.sections.split(","))
     started = time.time()
 
-    detection = forecast = drift = prior = []
+    detection = forecast = drift = prior = rerun = []
     with ProcessPoolExecutor(max_workers=ARGS.jobs) as pool:
         # Data first (make-data in the parent: each file is written once).
         settings = detection_settings() if "detection" in sections else []
@@ -592,24 +677,28 @@ def main():
         fjobs = forecast_jobs() if "forecast" in sections else []
         pjobs = prior_jobs() if "prior" in sections else []
         dstreams = drift_streams() if ("drift" in sections and not ARGS.quick) else []
+        rjobs = rerun_jobs() if "rerun" in sections else []
         # Longest jobs first so that the two cores finish together.
         det_f = [pool.submit(detection_job, s) for s in sorted(settings, key=lambda s: s[0] == "digits")]
         fc_f = [pool.submit(forecast_job, j) for j in fjobs]
         dr_f = [pool.submit(drift_job, s) for s in dstreams]
         pr_f = [pool.submit(prior_job, j) for j in pjobs]
+        # Full-family re-runs last: the longest of all, they fill the cores at the end.
+        rr_f = [pool.submit(rerun_job, j) for j in sorted(rjobs, key=lambda j: j[2] == "full")]
         detection = [f.result() for f in det_f]
         forecast = [f.result() for f in fc_f]
         drift = [f.result() for f in dr_f]
         prior = [f.result() for f in pr_f]
+        rerun = rerun_summary([f.result() for f in rr_f]) if rr_f else []
     if drift and detection:
         drift = drift + [{"name": "noisy detection streams", "n": sum(r["n"] for r in detection), "change": None,
                           "events": [e for r in detection for e in r["drift_events"]]}]
     seconds = time.time() - started
-    text = report(detection, forecast, drift, prior, seconds)
+    text = report(detection, forecast, drift, prior, seconds, rerun)
     with open(os.path.join(ARGS.out, "report.md"), "w") as f:
         f.write(text)
     with open(os.path.join(ARGS.out, "results.json"), "w") as f:
-        json.dump({"detection": detection, "forecast": forecast, "drift": drift, "prior": prior, "seconds": seconds},
+        json.dump({"detection": detection, "forecast": forecast, "drift": drift, "prior": prior, "rerun": rerun, "seconds": seconds},
                   f, default=lambda o: o.tolist() if hasattr(o, "tolist") else str(o), indent=1)
     print(text)
 

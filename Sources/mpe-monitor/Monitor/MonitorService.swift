@@ -139,7 +139,7 @@ struct MonitorService: Service {
             switch event {
             case .messages(let batch):
                 if order.isActive {
-                    try await handleReleased(order.admit(batch), wasActive: true)
+                    try await handleReleased(order.admit(batch, logEnds: logEnds()), wasActive: true)
                 } else {
                     try await handle(batch)
                 }

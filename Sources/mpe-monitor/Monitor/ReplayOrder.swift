@@ -10,9 +10,10 @@ import Stream
 ///
 /// Messages past the recorded runs wait until the runs are done (the crashed run had learned
 /// all of those first), then go out in arrival order. Where the recorded order cannot be
-/// followed (a partition delivers an offset other than the one expected: its log was lost,
-/// trimmed by retention or compacted; a partition ends before its runs do; too many messages
-/// wait), the order is given up: everything held goes out in arrival order, the reason is
+/// followed (a partition's log now ends before the messages the order needs: the broker lost
+/// it; a partition delivers an offset other than the one expected: its log was trimmed by
+/// retention or compacted; a partition ends before its runs do; too many messages wait), the
+/// order is given up: everything held goes out in arrival order, the reason is
 /// reported once, and the processor's own checks (gaps, log epochs) take it from there.
 struct ReplayOrder {
     /// At most this many messages wait for the recorded order. Each holds its fetched batch in
@@ -21,6 +22,8 @@ struct ReplayOrder {
     static let heldLimit = 200_000
 
     private var runs: [ProcessingRun]
+    /// Per partition, one past the last offset the runs need.
+    private var needed: [TopicPartition: Int64] = [:]
     private var runIndex = 0
     private var nextOffset: Int64 = 0
     /// Per partition, in arrival order: (arrival number, message), consumed from `heads`.
@@ -55,6 +58,7 @@ struct ReplayOrder {
             return
         }
         nextOffset = runs.first?.firstOffset ?? 0
+        for run in runs { needed[run.topicPartition] = max(needed[run.topicPartition] ?? 0, run.endOffset) }
     }
 
     /// Whether messages still go through `admit`.
@@ -66,12 +70,20 @@ struct ReplayOrder {
         return runs[runIndex...].reduce(0) { $0 + $1.count } - (nextOffset - runs[runIndex].firstOffset)
     }
 
-    /// Takes a consumed batch; returns the messages to process now, in order.
-    mutating func admit(_ batch: KafkaMessageBatch) -> [KafkaMessage] {
+    /// Takes a consumed batch; returns the messages to process now, in order. `logEnds`: the
+    /// partitions' log ends as the fetches reported them. A log that ends before what the order
+    /// still needs of it lost its data (a broker restarted without storage): those messages
+    /// will never come, and waiting for them would hold the other partitions for ever.
+    mutating func admit(_ batch: KafkaMessageBatch, logEnds: [TopicPartition: Int64]) -> [KafkaMessage] {
         for message in batch {
             held[TopicPartition(topic: message.topic, partition: message.partition), default: []].append((arrivals, message))
             arrivals += 1
             heldCount += 1
+        }
+        for (tp, end) in logEnds {
+            if let need = needed[tp], end < need, runs[runIndex...].contains(where: { $0.topicPartition == tp }) {
+                return giveUp("the log of \(tp) now ends at offset \(end), before offset \(need) that the recorded order needs (its data was lost)")
+            }
         }
         return release()
     }

@@ -431,6 +431,15 @@ struct BatchCounts: Sendable {
         memorized = audit.alerts.count { $0.kind == .memorized }
         drift = audit.alerts.count { $0.kind == .generalizationDrift }
     }
+
+    static func += (total: inout BatchCounts, batch: BatchCounts) {
+        total.messages += batch.messages
+        total.learned += batch.learned
+        total.deadLetters += batch.deadLetters
+        total.mislabeled += batch.mislabeled
+        total.memorized += batch.memorized
+        total.drift += batch.drift
+    }
 }
 
 /// The totals of the batches whose writes are durable: added to by the writer task, read by
@@ -438,16 +447,7 @@ struct BatchCounts: Sendable {
 final class DurableTotals: Sendable {
     private let totals = Mutex(BatchCounts())
 
-    func add(_ counts: BatchCounts) {
-        totals.withLock { t in
-            t.messages += counts.messages
-            t.learned += counts.learned
-            t.deadLetters += counts.deadLetters
-            t.mislabeled += counts.mislabeled
-            t.memorized += counts.memorized
-            t.drift += counts.drift
-        }
-    }
+    func add(_ counts: BatchCounts) { totals.withLock { $0 += counts } }
 
     var current: BatchCounts { totals.withLock { $0 } }
 }

@@ -124,7 +124,7 @@ struct MonitorCommand: AsyncParsableCommand {
                 replayTo[tp] = end
             }
         }
-        let replayOrder = ReplayOrder(runs: try audit.processingOrder(from: replayFrom),
+        let replayOrder = ReplayOrder<KafkaMessage>(runs: try audit.processingOrder(from: replayFrom),
                                       starts: replayFrom.mapValues(\.offset), ends: replayTo)
         if let reason = replayOrder.abandoned {
             logger.warning("re-learning after the checkpoint in arrival order (the learner will not be bit-identical to the run before the restart): \(reason)")

@@ -35,7 +35,7 @@ struct MonitorService: Service {
     /// The topic's partition count at start (all of them are assigned).
     let partitions: Int
     /// The recorded order of the messages between the checkpoint and the stored next offsets.
-    let replayOrder: ReplayOrder
+    let replayOrder: ReplayOrder<KafkaMessage>
 
     /// Where partitions `partitions` of `topic` start: the resume offset, else the beginning.
     static func startOffsets(topic: String, partitions: Range<Int>, resume: ResumeOffsets) -> [KafkaTopicPartition: KafkaOffset] {
@@ -490,4 +490,9 @@ struct StatusReporter {
         text += "alerts: \(t.mislabeled) mislabeled, \(t.memorized) memorized, \(t.drift) drift; \(t.deadLetters) dead letters"
         return text
     }
+}
+
+/// Kafka messages follow the audit log's recorded processing order after a restart.
+extension KafkaMessage: ReplayableMessage {
+    public var replayPartition: TopicPartition { TopicPartition(topic: topic, partition: partition) }
 }

@@ -1,5 +1,11 @@
-import AuditLog
-import Stream
+/// A consumed message as `ReplayOrder` sees it: its place in its partition's log. (The Kafka
+/// message type conforms in the executable; this module knows no transport.)
+public protocol ReplayableMessage {
+    /// The message's partition.
+    var replayPartition: TopicPartition { get }
+    /// The message's offset in that partition's log.
+    var offset: Int64 { get }
+}
 
 /// After a restart, hands the messages between the checkpoint and the stored next offsets to
 /// the learner in the order the crashed run learned them (the `processing_order` rows), so
@@ -15,11 +21,14 @@ import Stream
 /// retention or compacted; a partition ends before its runs do; too many messages wait), the
 /// order is given up: everything held goes out in arrival order, the reason is
 /// reported once, and the processor's own checks (gaps, log epochs) take it from there.
-struct ReplayOrder {
+///
+/// It lives beside the audit log because it follows the log's `processing_order` record; it is
+/// generic over the message type so that it is tested without a broker.
+public struct ReplayOrder<Message: ReplayableMessage> {
     /// At most this many messages wait for the recorded order. Each holds its fetched batch in
     /// memory; a partition that is merely slow to deliver releases them soon, one that never
     /// delivers must not grow the process without bound.
-    static let heldLimit = 200_000
+    public static var heldLimit: Int { 200_000 }
 
     private var runs: [ProcessingRun]
     /// Per partition, one past the last offset the runs need.
@@ -27,19 +36,23 @@ struct ReplayOrder {
     private var runIndex = 0
     private var nextOffset: Int64 = 0
     /// Per partition, in arrival order: (arrival number, message), consumed from `heads`.
-    private var held: [TopicPartition: [(arrival: Int, message: KafkaMessage)]] = [:]
+    private var held: [TopicPartition: [(arrival: Int, message: Message)]] = [:]
     private var heads: [TopicPartition: Int] = [:]
     private var heldCount = 0
     private var arrivals = 0
     /// Why the recorded order was given up, once (the caller logs it).
-    private(set) var abandoned: String?
+    public private(set) var abandoned: String?
+    private let limit: Int
 
     /// The recorded `runs` (from `AuditLog.processingOrder`) must tile each partition's span
     /// from its checkpoint offset (`starts`) up to its stored next offset (`ends`) exactly; an
     /// incomplete record (an audit log written before the order was recorded, say) is refused
     /// with the reason in `abandoned`, and the replay goes in arrival order.
-    init(runs: [ProcessingRun], starts: [TopicPartition: Int64], ends: [TopicPartition: Int64]) {
+    ///
+    /// `heldLimit`: at most this many messages wait (the default is `ReplayOrder.heldLimit`).
+    public init(runs: [ProcessingRun], starts: [TopicPartition: Int64], ends: [TopicPartition: Int64], heldLimit: Int = Self.heldLimit) {
         self.runs = runs
+        limit = heldLimit
         var covered = starts
         for run in runs {
             let tp = run.topicPartition
@@ -62,10 +75,10 @@ struct ReplayOrder {
     }
 
     /// Whether messages still go through `admit`.
-    var isActive: Bool { runIndex < runs.count }
+    public var isActive: Bool { runIndex < runs.count }
 
     /// Messages of the recorded runs still to come.
-    var remaining: Int64 {
+    public var remaining: Int64 {
         guard isActive else { return 0 }
         return runs[runIndex...].reduce(0) { $0 + $1.count } - (nextOffset - runs[runIndex].firstOffset)
     }
@@ -74,9 +87,9 @@ struct ReplayOrder {
     /// partitions' log ends as the fetches reported them. A log that ends before what the order
     /// still needs of it lost its data (a broker restarted without storage): those messages
     /// will never come, and waiting for them would hold the other partitions for ever.
-    mutating func admit(_ batch: KafkaMessageBatch, logEnds: [TopicPartition: Int64]) -> [KafkaMessage] {
+    public mutating func admit(_ batch: some Sequence<Message>, logEnds: [TopicPartition: Int64]) -> [Message] {
         for message in batch {
-            held[TopicPartition(topic: message.topic, partition: message.partition), default: []].append((arrivals, message))
+            held[message.replayPartition, default: []].append((arrivals, message))
             arrivals += 1
             heldCount += 1
         }
@@ -90,13 +103,13 @@ struct ReplayOrder {
 
     /// A partition reached the end of its log: if the recorded order still expects messages
     /// of it that have not arrived, they never will, and the order is given up.
-    mutating func partitionEnded(_ tp: TopicPartition) -> [KafkaMessage] {
+    public mutating func partitionEnded(_ tp: TopicPartition) -> [Message] {
         guard isActive, runs[runIndex...].contains(where: { $0.topicPartition == tp }), queued(tp) == 0 else { return [] }
         return giveUp("\(tp) ended before offset \(expectedOffset(of: tp)), which the recorded order still expects")
     }
 
-    private mutating func release() -> [KafkaMessage] {
-        var out: [KafkaMessage] = []
+    private mutating func release() -> [Message] {
+        var out: [Message] = []
         while runIndex < runs.count {
             let run = runs[runIndex]
             let tp = run.topicPartition
@@ -122,13 +135,13 @@ struct ReplayOrder {
             }
         }
         if !isActive { return out + drainHeld() }
-        if heldCount > Self.heldLimit {
+        if heldCount > limit {
             return out + giveUp("\(heldCount) messages waited for the recorded order (\(remaining) of its messages still to come)")
         }
         return out
     }
 
-    private mutating func giveUp(_ reason: String) -> [KafkaMessage] {
+    private mutating func giveUp(_ reason: String) -> [Message] {
         abandoned = reason
         runs = []
         runIndex = 0
@@ -136,8 +149,8 @@ struct ReplayOrder {
     }
 
     /// Everything still held, in arrival order.
-    private mutating func drainHeld() -> [KafkaMessage] {
-        var rest: [(arrival: Int, message: KafkaMessage)] = []
+    private mutating func drainHeld() -> [Message] {
+        var rest: [(arrival: Int, message: Message)] = []
         rest.reserveCapacity(heldCount)
         for (tp, queue) in held { rest.append(contentsOf: queue[heads[tp, default: 0]...]) }
         held = [:]
@@ -152,3 +165,5 @@ struct ReplayOrder {
         runs[runIndex].topicPartition == tp ? nextOffset : runs[runIndex...].first { $0.topicPartition == tp }?.firstOffset ?? 0
     }
 }
+
+extension ReplayOrder: Sendable where Message: Sendable {}

@@ -388,6 +388,7 @@ def rerun_job(job):
 
 
 def rerun_summary(results):
+    from scipy.stats import spearmanr
     rows = []
     for key in sorted({(r["dataset"], r["family"]) for r in results}):
         full = next(r for r in results if (r["dataset"], r["family"]) == key and r["left_out"] is None)
@@ -400,7 +401,6 @@ def rerun_summary(results):
             ins.append(-math.log(max(min(s["label_quality"] + s["memorization"], 1.0), 1e-10)))
             true.append(r["true_nll"])
         est, ins, true = np.array(est), np.array(ins), np.array(true)
-        from scipy.stats import spearmanr
         shift_true, shift_est = true - ins, est - ins
         rows.append({"dataset": key[0], "family": key[1], "n": len(true), "in_sample": float(ins.mean()),
                      "estimate": float(est.mean()), "true": float(true.mean()),

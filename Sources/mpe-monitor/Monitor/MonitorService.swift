@@ -124,9 +124,9 @@ struct MonitorService: Service {
             }
         }
         /// What the replay order released, and what it says when it gives the order up or is done.
-        func handleReleased(_ released: [KafkaMessage], wasActive: Bool) async throws {
+        func handleReleased(_ released: [KafkaMessage]) async throws {
             if !released.isEmpty { try await handle(released) }
-            if wasActive, !order.isActive {
+            if !order.isActive {
                 if let reason = order.abandoned {
                     logger.warning("re-learning in arrival order from here (the learner will not be bit-identical to the run before the restart): \(reason)")
                 } else {
@@ -139,7 +139,7 @@ struct MonitorService: Service {
             switch event {
             case .messages(let batch):
                 if order.isActive {
-                    try await handleReleased(order.admit(batch, logEnds: logEnds()), wasActive: true)
+                    try await handleReleased(order.admit(batch, logEnds: logEnds()))
                 } else {
                     try await handle(batch)
                 }
@@ -154,7 +154,7 @@ struct MonitorService: Service {
             case .endOfPartition(let tp, _):
                 atEnd.insert(tp)
                 if order.isActive {
-                    try await handleReleased(order.partitionEnded(TopicPartition(topic: tp.topic, partition: tp.partition)), wasActive: true)
+                    try await handleReleased(order.partitionEnded(TopicPartition(topic: tp.topic, partition: tp.partition)))
                 }
             case .error(let error):
                 if error.isFatal { throw error }

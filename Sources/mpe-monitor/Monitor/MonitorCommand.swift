@@ -125,7 +125,7 @@ struct MonitorCommand: AsyncParsableCommand {
             }
         }
         let replayOrder = ReplayOrder<KafkaMessage>(runs: try audit.processingOrder(from: replayFrom),
-                                      starts: replayFrom.mapValues(\.offset), ends: replayTo)
+                                                    starts: replayFrom.mapValues(\.offset), ends: replayTo)
         if let reason = replayOrder.abandoned {
             logger.warning("re-learning after the checkpoint in arrival order (the learner will not be bit-identical to the run before the restart): \(reason)")
         }

@@ -42,7 +42,8 @@ import GRDB
 /// examples row of each example id, lowest label quality first, NULL quality left out),
 /// `alerts_per_hour` (`hour` as `YYYY-MM-DD HH:00` UTC, `kind`, `alerts`).
 enum AuditSchema {
-    /// Tables whose rows are history: never updated, never deleted.
+    /// The tables of migration v1 whose rows are history: never updated, never deleted (v3 adds
+    /// `processing_order` with the same triggers).
     static let appendOnlyTables = ["examples", "alerts", "generalization", "drift_events", "dead_letters", "stream_events"]
 
     /// The triggers that make `table` append-only.

@@ -14,12 +14,19 @@ public struct ADWIN: Sendable, Equatable {
     public var delta: Double
     /// Check for a cut every `clock` values, as the reference implementation does.
     public var clock: Int
-    public var maxBuckets: Int
+    public let maxBuckets: Int
     public var minimumWindow: Int
     public var minimumSubwindow: Int
 
-    /// rows[i] holds buckets of 2^i values, oldest first.
-    var rows: [[Bucket]] = []
+    /// Row i holds buckets of 2^i values, oldest first, as a ring of `slots` entries in
+    /// `buckets[i*slots ..< (i+1)*slots]` starting at `heads[i]` (`counts[i]` of them): a row
+    /// never holds more than `maxBuckets + 1` buckets, and the merge of its two oldest is then
+    /// an index step instead of shifting an array of arrays (which was most of ADWIN's cost).
+    var buckets: [Bucket] = []
+    var heads: [Int] = []
+    var counts: [Int] = []
+    var slots: Int { maxBuckets + 1 }
+    var rowCount: Int { counts.count }
     public private(set) var width = 0
     public private(set) var total = 0.0
     public private(set) var varianceSum = 0.0
@@ -34,6 +41,17 @@ public struct ADWIN: Sendable, Equatable {
     }
 
     public var mean: Double { width > 0 ? total / Double(width) : 0 }
+
+    /// Equal windows: the same settings, counters and buckets, wherever the rings start.
+    public static func == (a: ADWIN, b: ADWIN) -> Bool {
+        guard a.delta == b.delta, a.clock == b.clock, a.maxBuckets == b.maxBuckets, a.minimumWindow == b.minimumWindow,
+              a.minimumSubwindow == b.minimumSubwindow, a.width == b.width, a.total == b.total,
+              a.varianceSum == b.varianceSum, a.ticks == b.ticks, a.counts == b.counts else { return false }
+        for i in 0..<a.rowCount {
+            for j in 0..<a.counts[i] where a.bucket(i, j) != b.bucket(i, j) { return false }
+        }
+        return true
+    }
     public var variance: Double { width > 0 ? varianceSum / Double(width) : 0 }
 
     /// Adds a value; if the window was cut (a change was detected), returns the mean of the
@@ -47,7 +65,7 @@ public struct ADWIN: Sendable, Equatable {
     }
 
     mutating func insert(_ value: Double) {
-        if rows.isEmpty { rows.append([]) }
+        if rowCount == 0 { addRow() }
         if width > 0 {
             let n = Double(width)
             let diff = value - total / n
@@ -55,20 +73,41 @@ public struct ADWIN: Sendable, Equatable {
         }
         width += 1
         total += value
-        rows[0].append(Bucket(total: value, variance: 0))
+        append(Bucket(total: value, variance: 0), row: 0)
+    }
+
+    private mutating func addRow() {
+        buckets.append(contentsOf: repeatElement(Bucket(total: 0, variance: 0), count: slots))
+        heads.append(0)
+        counts.append(0)
+    }
+
+    /// The `j`-th oldest bucket of row `i`.
+    func bucket(_ i: Int, _ j: Int) -> Bucket { buckets[i * slots + (heads[i] + j) % slots] }
+
+    private mutating func append(_ b: Bucket, row i: Int) {
+        buckets[i * slots + (heads[i] + counts[i]) % slots] = b
+        counts[i] += 1
+    }
+
+    private mutating func removeOldest(row i: Int) -> Bucket {
+        let b = bucket(i, 0)
+        heads[i] = (heads[i] + 1) % slots
+        counts[i] -= 1
+        return b
     }
 
     mutating func compress() {
         var i = 0
-        while i < rows.count {
-            if rows[i].count <= maxBuckets { break }
-            let a = rows[i].removeFirst()
-            let b = rows[i].removeFirst()
+        while i < rowCount {
+            if counts[i] <= maxBuckets { break }
+            let a = removeOldest(row: i)
+            let b = removeOldest(row: i)
             let n = Double(1 << i)
             let diff = a.total / n - b.total / n
             let merged = Bucket(total: a.total + b.total, variance: a.variance + b.variance + n * n * diff * diff / (2 * n))
-            if i + 1 == rows.count { rows.append([]) }
-            rows[i + 1].append(merged)
+            if i + 1 == rowCount { addRow() }
+            append(merged, row: i + 1)
             i += 1
         }
     }
@@ -84,11 +123,11 @@ public struct ADWIN: Sendable, Equatable {
             let dd = log(2 * log(n) / delta)
             let v = variance
             // Walk from the oldest bucket: W0 = older part, W1 = the rest.
-            search: for i in stride(from: rows.count - 1, through: 0, by: -1) {
+            search: for i in stride(from: rowCount - 1, through: 0, by: -1) {
                 let size = Double(1 << i)
-                for bucket in rows[i] {
+                for j in 0..<counts[i] {
                     n0 += size
-                    t0 += bucket.total
+                    t0 += bucket(i, j).total
                     let n1 = n - n0
                     guard n1 >= Double(minimumSubwindow) else { break search }
                     guard n0 >= Double(minimumSubwindow) else { continue }
@@ -109,8 +148,8 @@ public struct ADWIN: Sendable, Equatable {
     }
 
     mutating func dropOldest() {
-        guard let top = rows.indices.last(where: { !rows[$0].isEmpty }) else { return }
-        let bucket = rows[top].removeFirst()
+        guard let top = counts.lastIndex(where: { $0 > 0 }) else { return }
+        let bucket = removeOldest(row: top)
         let size = 1 << top
         let remaining = width - size
         let n = Double(size)
@@ -125,7 +164,11 @@ public struct ADWIN: Sendable, Equatable {
         }
         width = remaining
         total -= bucket.total
-        while let last = rows.last, last.isEmpty { rows.removeLast() }
+        while let last = counts.last, last == 0 {
+            counts.removeLast()
+            heads.removeLast()
+            buckets.removeLast(slots)
+        }
     }
 
     func write(to w: inout SnapshotWriter) {
@@ -133,10 +176,10 @@ public struct ADWIN: Sendable, Equatable {
         w.write(total)
         w.write(varianceSum)
         w.write(ticks)
-        w.write(rows.count)
-        for row in rows {
-            w.write(row.map(\.total))
-            w.write(row.map(\.variance))
+        w.write(rowCount)
+        for i in 0..<rowCount {
+            w.write((0..<counts[i]).map { bucket(i, $0).total })
+            w.write((0..<counts[i]).map { bucket(i, $0).variance })
         }
     }
 
@@ -146,11 +189,14 @@ public struct ADWIN: Sendable, Equatable {
         varianceSum = try r.readDouble(what: "ADWIN variance")
         ticks = try r.readInt(what: "ADWIN ticks")
         let count = try r.readCount(what: "ADWIN rows", limit: 64)
-        rows = []
-        for _ in 0..<count {
+        buckets = []
+        heads = []
+        counts = []
+        for i in 0..<count {
             let totals = try r.readDoubles(limit: maxBuckets + 1, what: "ADWIN totals")
             let variances = try r.readDoubles(count: totals.count, what: "ADWIN variances")
-            rows.append(zip(totals, variances).map { Bucket(total: $0, variance: $1) })
+            addRow()
+            for (t, v) in zip(totals, variances) { append(Bucket(total: t, variance: v), row: i) }
         }
     }
 }

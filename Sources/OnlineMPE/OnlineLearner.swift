@@ -143,7 +143,9 @@ public struct OnlineLearner: Sendable {
     func validate(_ example: LabeledExample) throws(ExampleError) {
         let d = configuration.inputDimension
         guard example.x.count == d else { throw .wrongDimension(expected: d, got: example.x.count) }
-        for (i, v) in example.x.enumerated() where !v.isFinite { throw .nonFiniteFeature(index: i) }
+        if !OnlineLearner.allFinite(example.x) {
+            for (i, v) in example.x.enumerated() where !v.isFinite { throw .nonFiniteFeature(index: i) }
+        }
         guard example.weight.isFinite, example.weight >= 0 else { throw .invalidWeight(example.weight) }
         let y = example.y
         switch configuration.model {
@@ -155,6 +157,26 @@ public struct OnlineLearner: Sendable {
             guard y.isFinite, y == y.rounded(), y >= 0, y < Double(configuration.classes) else {
                 throw .invalidLabel("\(y) is not a class index in 0..<\(configuration.classes)")
             }
+        }
+    }
+
+    /// Whether every value is finite, without a branch per value: `v·0` is ±0 for a finite v and
+    /// NaN for ±∞ or NaN, so the sum is 0 exactly when all are finite.
+    static func allFinite(_ x: [Double]) -> Bool {
+        x.withStart { p in
+            let raw = UnsafeRawPointer(p)
+            var acc = SIMD4<Double>(repeating: 0)
+            var j = 0
+            while j + 4 <= x.count {
+                acc += raw.loadUnaligned(fromByteOffset: j &* 8, as: SIMD4<Double>.self) * 0
+                j += 4
+            }
+            var rest = acc.sum()
+            while j < x.count {
+                rest += p[j] * 0
+                j += 1
+            }
+            return rest == 0
         }
     }
 

@@ -1,24 +1,32 @@
 /// The P² algorithm (Jain & Chlamtac 1985): a running estimate of one quantile of a stream in
 /// constant memory (five markers), as a plain value type.
+///
+/// The five markers live in the first lanes of fixed-size vectors rather than arrays: two
+/// estimators are updated per example, and array bounds and uniqueness checks were most of
+/// their cost. Lanes 5–7 stay 0.
 public struct StreamingQuantile: Sendable, Equatable {
     public let quantile: Double
-    var heights: [Double] = []
-    var positions: [Double] = [1, 2, 3, 4, 5]
-    var desired: [Double]
-    let increments: [Double]
+    /// Marker heights; while fewer than five values were seen, the values themselves.
+    var heights = SIMD8<Double>(repeating: 0)
+    var positions = SIMD8<Double>(1, 2, 3, 4, 5, 0, 0, 0)
+    var desired: SIMD8<Double>
+    let increments: SIMD8<Double>
     public private(set) var count = 0
 
     public init(quantile: Double) {
         self.quantile = quantile
-        desired = [1, 1 + 2 * quantile, 1 + 4 * quantile, 3 + 2 * quantile, 5]
-        increments = [0, quantile / 2, quantile, (1 + quantile) / 2, 1]
+        desired = SIMD8(1, 1 + 2 * quantile, 1 + 4 * quantile, 3 + 2 * quantile, 5, 0, 0, 0)
+        increments = SIMD8(0, quantile / 2, quantile, (1 + quantile) / 2, 1, 0, 0, 0)
     }
+
+    /// The heights held so far (all five once warmed up).
+    private var heldHeights: [Double] { (0..<min(count, 5)).map { heights[$0] } }
 
     /// The current estimate (exact order statistic while fewer than five values were seen).
     public var value: Double? {
-        guard !heights.isEmpty else { return nil }
+        guard count > 0 else { return nil }
         if count < 5 {
-            let sorted = heights.sorted()
+            let sorted = heldHeights.sorted()
             let index = min(sorted.count - 1, Int((quantile * Double(sorted.count)).rounded(.down)))
             return sorted[index]
         }
@@ -29,8 +37,11 @@ public struct StreamingQuantile: Sendable, Equatable {
         guard x.isFinite else { return }
         count += 1
         if count <= 5 {
-            heights.append(x)
-            if count == 5 { heights.sort() }
+            heights[count - 1] = x
+            if count == 5 {
+                let sorted = heldHeights.sorted()
+                for i in 0..<5 { heights[i] = sorted[i] }
+            }
             return
         }
         let k: Int
@@ -46,7 +57,7 @@ public struct StreamingQuantile: Sendable, Equatable {
             k = i
         }
         for i in (k + 1)..<5 { positions[i] += 1 }
-        for i in 0..<5 { desired[i] += increments[i] }
+        desired += increments
         for i in 1...3 {
             let d = desired[i] - positions[i]
             if (d >= 1 && positions[i + 1] - positions[i] > 1) || (d <= -1 && positions[i - 1] - positions[i] < -1) {
@@ -76,15 +87,24 @@ public struct StreamingQuantile: Sendable, Equatable {
 
     func write(to w: inout SnapshotWriter) {
         w.write(count)
-        w.write(heights)
-        w.write(positions)
-        w.write(desired)
+        w.write(heldHeights)
+        w.write((0..<5).map { positions[$0] })
+        w.write((0..<5).map { desired[$0] })
     }
 
     mutating func read(from r: inout SnapshotReader) throws(SnapshotError) {
         count = try r.readInt(what: "quantile count")
-        heights = try r.readDoubles(count: min(max(count, 0), 5), what: "quantile heights")
-        positions = try r.readDoubles(count: 5, what: "quantile positions")
-        desired = try r.readDoubles(count: 5, what: "quantile desired")
+        guard count >= 0 else { throw .invalid(what: "quantile count \(count)") }
+        let held = try r.readDoubles(count: min(count, 5), what: "quantile heights")
+        let p = try r.readDoubles(count: 5, what: "quantile positions")
+        let d = try r.readDoubles(count: 5, what: "quantile desired")
+        heights = SIMD8(repeating: 0)
+        positions = SIMD8(repeating: 0)
+        desired = SIMD8(repeating: 0)
+        for i in 0..<5 {
+            if i < held.count { heights[i] = held[i] }
+            positions[i] = p[i]
+            desired[i] = d[i]
+        }
     }
 }

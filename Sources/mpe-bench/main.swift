@@ -98,6 +98,9 @@ func option(_ name: String) -> String? {
     return arguments[i + 1]
 }
 let seconds = option("--seconds").flatMap(Double.init) ?? 3.0
+/// `--count N`: exactly N examples per row whatever the time (for instruction counts under
+/// `valgrind --tool=callgrind`, which are repeatable where seconds on a shared machine are not).
+let fixedCount = option("--count").flatMap(Int.init)
 /// Run only the family rows whose name is this (e.g. `diagonal/ggn`), for profiling.
 let only = option("--only")
 /// The `full` family's relinearization window L (default: the learner's default).
@@ -125,7 +128,7 @@ for w in workloads {
         }
         guard var learner = try? OnlineLearner(configuration: c) else { continue }
         var flags = 0
-        let (r, n) = rate(w, seconds: seconds, maxExamples: family == .full ? 3000 : .max) { e in
+        let (r, n) = rate(w, seconds: fixedCount == nil ? seconds : .infinity, maxExamples: fixedCount ?? (family == .full ? 3000 : .max)) { e in
             if let report = try? learner.learn(e) { flags += report.flags.count }
         }
         print("\(w.name.padding(toLength: 30, withPad: " ", startingAt: 0)) \(name.padding(toLength: 15, withPad: " ", startingAt: 0))  \(String(format: "%12.0f", r))    \(String(format: "%.2f", r / base))   (\(n) examples, \(flags) flags)")

@@ -30,6 +30,10 @@ struct BatchProcessor {
 
     let settings: LearnerSettings
     private(set) var learner: OnlineLearner?
+    /// `learner != nil`, kept beside it (set wherever `learner` is): testing the optional
+    /// itself copied the whole learner, every array retained and released, once per message.
+    /// (Not a `didSet`: an observer turns the in-place `learner?.learn` into copy, mutate, store.)
+    private var hasLearner: Bool
     private var decoder: ExampleDecoder
     /// Below these positions (log epoch, offset) the rows are already durable (a replay after
     /// restoring a checkpoint): such messages are learned again, to rebuild the learner
@@ -60,6 +64,7 @@ struct BatchProcessor {
         self.durableEpochs = durableEpochs
         self.checkpointed = restored != nil
         self.learner = restored
+        self.hasLearner = restored != nil
         self.positions = positions
         let dimension = restored?.configuration.inputDimension ?? settings.inputDimension
         self.decoder = ExampleDecoder(dimension: dimension, labels: settings.labels)
@@ -89,7 +94,7 @@ struct BatchProcessor {
             let message = batch[index]
             index += 1
             let tp = TopicPartition(topic: message.topic, partition: message.partition)
-            if expected[tp] == nil, durable[tp] == nil, learner != nil {
+            if expected[tp] == nil, durable[tp] == nil, hasLearner {
                 // A partition's first message ever: its start goes into a checkpoint before its
                 // first rows, so that every partition with rows is named by a checkpoint and a
                 // restart reads it from a known offset and epoch (a log that started over while
@@ -141,13 +146,14 @@ struct BatchProcessor {
                 decoded = value
             case .failure(let error):
                 rejectedByReason["\(error.reason)", default: 0] += 1
-                if !replay { deadLetter(message, at: position, reason: "\(error)", now: now, audit: &audit, outgoing: &outgoing) }
+                if !replay { Self.deadLetter(message, at: position, reason: "\(error)", now: now, audit: &audit, outgoing: &outgoing) }
                 continue
             }
-            if learner == nil {
+            if !hasLearner {
                 // The first good example fixes the input dimension when nothing else did.
                 let configuration = try settings.resolved(inputDimension: decoded.x.count)
                 learner = try OnlineLearner(configuration: configuration)
+                hasLearner = true
                 self.decoder = ExampleDecoder(dimension: decoded.x.count, labels: settings.labels)
             }
             // Mutated in place through the optional: a `var model = learner` copy would make
@@ -159,12 +165,13 @@ struct BatchProcessor {
             } catch {
                 // The learner refuses (e.g. a label outside the classes): a dead letter, not a crash.
                 rejectedByReason["learner", default: 0] += 1
-                if !replay { deadLetter(message, at: position, reason: "\(error)", now: now, audit: &audit, outgoing: &outgoing) }
+                if !replay { Self.deadLetter(message, at: position, reason: "\(error)", now: now, audit: &audit, outgoing: &outgoing) }
                 continue
             }
             positions[report.step] = position
             if replay { continue }
-            record(report, message: decoded, position: position, now: now, into: &audit, alerts: &outgoing.alerts)
+            Self.record(report, message: decoded, position: position, positions: positions, examplesMode: examplesMode, now: now,
+                        into: &audit, alerts: &outgoing.alerts)
         }
         prunePositions()
         if !checkpointed, audit.checkpoint == nil {
@@ -192,14 +199,17 @@ struct BatchProcessor {
     }
 
     /// A refused message: a row in the audit log and a copy for the dead-letter topic.
-    private func deadLetter(_ message: KafkaMessage, at position: MessagePosition, reason: String, now: Date,
-                            audit: inout AuditBatch, outgoing: inout Outgoing) {
+    /// (This and `record` are static: called as methods from the mutating `process`, each call
+    /// copied the whole processor, learner included.)
+    private static func deadLetter(_ message: KafkaMessage, at position: MessagePosition, reason: String, now: Date,
+                                   audit: inout AuditBatch, outgoing: inout Outgoing) {
         message.withValue { audit.deadLetters.append(DeadLetterRecord(position: position, payload: $0, reason: reason, time: now)) }
         outgoing.deadLetters.append((position, message.value, reason))
     }
 
-    private func record(_ report: ExampleReport, message: ExampleMessage, position: MessagePosition, now: Date,
-                        into audit: inout AuditBatch, alerts: inout [AlertRecord]) {
+    private static func record(_ report: ExampleReport, message: ExampleMessage, position: MessagePosition,
+                               positions: [Int: MessagePosition], examplesMode: AuditLog.ExampleMode, now: Date,
+                               into audit: inout AuditBatch, alerts: inout [AlertRecord]) {
         let s = report.scores
         let flaggedHere = report.flags.contains { $0.exampleID != nil && $0.arrivalStep == report.step }
         if examplesMode == .all || flaggedHere {
@@ -280,10 +290,10 @@ struct BatchProcessor {
     /// window memory can still re-score. (A reservoir can hold older ones; their alerts then
     /// fall back to an id by arrival step, which a replay reproduces as well.)
     private mutating func prunePositions() {
-        guard let learner else { return }
-        let keep = 2 * learner.configuration.memory.capacity + 1
+        guard let capacity = learner?.configuration.memory.capacity, let step = learner?.step else { return }
+        let keep = 2 * capacity + 1
         if positions.count > 2 * keep {
-            let cutoff = learner.step - keep
+            let cutoff = step - keep
             positions = positions.filter { $0.key >= cutoff }
         }
     }

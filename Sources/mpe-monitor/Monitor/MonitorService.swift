@@ -143,7 +143,8 @@ struct MonitorService: Service {
                 } else {
                     try await handle(batch)
                 }
-                for message in batch { atEnd.remove(message.topicPartition) }
+                // Per message only while some partition is at its end (a name and a hash each).
+                if !atEnd.isEmpty { for message in batch { atEnd.remove(message.topicPartition) } }
             case .assigned(let partitions):
                 assigned.formUnion(partitions)
                 logger.info("assigned \(partitions.map(\.description).joined(separator: ", "))")

@@ -82,17 +82,24 @@ public struct ADWIN: Sendable, Equatable {
         counts.append(0)
     }
 
+    /// Where the `j`-th oldest bucket of row `i` is (`j < slots`): a wrap by one subtraction
+    /// rather than `%`, an integer division per bucket visited.
+    private func slot(_ i: Int, _ j: Int) -> Int {
+        let k = heads[i] + j
+        return i * slots + (k >= slots ? k - slots : k)
+    }
+
     /// The `j`-th oldest bucket of row `i`.
-    func bucket(_ i: Int, _ j: Int) -> Bucket { buckets[i * slots + (heads[i] + j) % slots] }
+    func bucket(_ i: Int, _ j: Int) -> Bucket { buckets[slot(i, j)] }
 
     private mutating func append(_ b: Bucket, row i: Int) {
-        buckets[i * slots + (heads[i] + counts[i]) % slots] = b
+        buckets[slot(i, counts[i])] = b
         counts[i] += 1
     }
 
     private mutating func removeOldest(row i: Int) -> Bucket {
         let b = bucket(i, 0)
-        heads[i] = (heads[i] + 1) % slots
+        heads[i] = heads[i] + 1 == slots ? 0 : heads[i] + 1
         counts[i] -= 1
         return b
     }

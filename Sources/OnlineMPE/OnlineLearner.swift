@@ -143,14 +143,19 @@ public struct OnlineLearner: Sendable {
     func validate(_ example: LabeledExample) throws(ExampleError) {
         let d = configuration.inputDimension
         guard example.x.count == d else { throw .wrongDimension(expected: d, got: example.x.count) }
-        if !OnlineLearner.allFinite(example.x) {
+        if !(OnlineLearner.squaredNorm(example.x) <= OnlineLearner.maximumSquaredNorm) {
             for (i, v) in example.x.enumerated() where !v.isFinite { throw .nonFiniteFeature(index: i) }
+            let largest = example.x.indices.max { abs(example.x[$0]) < abs(example.x[$1]) } ?? 0
+            throw .featuresTooLarge(index: largest, value: example.x[largest])
         }
         guard example.weight.isFinite, example.weight >= 0 else { throw .invalidWeight(example.weight) }
         let y = example.y
         switch configuration.model {
         case .regression:
             guard y.isFinite else { throw .invalidLabel("\(y) is not a finite number") }
+            guard abs(y) <= OnlineLearner.maximumRegressionLabel else {
+                throw .invalidLabel("\(y) exceeds 1e30 in magnitude (regression); scale the labels")
+            }
         case .logistic:
             guard y == 0 || y == 1 else { throw .invalidLabel("\(y) is not 0 or 1 (logistic model)") }
         case .softmax:
@@ -160,23 +165,31 @@ public struct OnlineLearner: Sendable {
         }
     }
 
-    /// Whether every value is finite, without a branch per value: `v·0` is ±0 for a finite v and
-    /// NaN for ±∞ or NaN, so the sum is 0 exactly when all are finite.
-    static func allFinite(_ x: [Double]) -> Bool {
+    /// The largest `‖x‖²` accepted (|x| up to about 1e30). Finite inputs far beyond it make
+    /// products with the model's precisions and variances overflow (`x² · 1/S` as ∞ · 0), and the
+    /// figures built from them NaN; below it the learner keeps every figure finite.
+    public static let maximumSquaredNorm = 1e60
+    /// Labels of the regression model are bounded the same way (|y| up to 1e30).
+    public static let maximumRegressionLabel = 1e30
+
+    /// `Σ x_j²`, four values at a time: NaN or ∞ when any value is, so one comparison checks
+    /// both finiteness and size without a branch per value.
+    static func squaredNorm(_ x: [Double]) -> Double {
         x.withStart { p in
             let raw = UnsafeRawPointer(p)
             var acc = SIMD4<Double>(repeating: 0)
             var j = 0
             while j + 4 <= x.count {
-                acc += raw.loadUnaligned(fromByteOffset: j &* 8, as: SIMD4<Double>.self) * 0
+                let v = raw.loadUnaligned(fromByteOffset: j &* 8, as: SIMD4<Double>.self)
+                acc += v * v
                 j += 4
             }
-            var rest = acc.sum()
+            var total = acc.sum()
             while j < x.count {
-                rest += p[j] * 0
+                total += p[j] * p[j]
                 j += 1
             }
-            return rest == 0
+            return total
         }
     }
 

@@ -84,6 +84,9 @@ public struct LabeledExample: Sendable, Equatable {
 public enum ExampleError: Error, Sendable, Equatable, CustomStringConvertible {
     case wrongDimension(expected: Int, got: Int)
     case nonFiniteFeature(index: Int)
+    /// `‖x‖²` above `OnlineLearner.maximumSquaredNorm`: finite, but products of such inputs with
+    /// the model's precisions overflow (an input of 1e300 turned every LOO figure into NaN).
+    case featuresTooLarge(index: Int, value: Double)
     case invalidLabel(String)
     case invalidWeight(Double)
 
@@ -91,6 +94,8 @@ public enum ExampleError: Error, Sendable, Equatable, CustomStringConvertible {
         switch self {
         case let .wrongDimension(expected, got): return "wrong dimension: x has \(got) values, expected \(expected)"
         case let .nonFiniteFeature(index): return "non-finite value: x[\(index)] is NaN or infinite"
+        case let .featuresTooLarge(index, value):
+            return "x too large: its squared norm exceeds 1e60 (largest |x[\(index)]| = \(value)); scale the features"
         case let .invalidLabel(why): return "invalid label: \(why)"
         case let .invalidWeight(w): return "invalid weight: \(w) (must be finite and >= 0)"
         }

@@ -13,7 +13,10 @@ import Testing
         [s.labelQuality, s.memorization, s.sensitivity, s.deviation, s.curvature, s.looNLL, s.looError, s.looPredicted, s.predicted, s.predictionVariance].allSatisfy(\.isFinite)
     }
 
-    @Test func everyOutputIsFiniteForExtremeInputs() throws {
+    /// At |x| = 1e6, and at the largest inputs the learner accepts (‖x‖² just under 1e60 with
+    /// regression labels of 1e30).
+    @Test(arguments: [1e6, 3.9e29])
+    func everyOutputIsFiniteForExtremeInputs(scale: Double) throws {
         for (model, family, curvature) in ExtremeInputTests.settings {
             for perturbation in PerturbationKind.allCases {
                 let d = 4
@@ -21,12 +24,14 @@ import Testing
                                              perturbation: perturbation, memory: .init(capacity: 8, rescoreInterval: 5),
                                              flags: .init(warmup: 0))
                 var learner = try OnlineLearner(configuration: c)
+                let big = scale
                 let inputs: [[Double]] = [
-                    [1e6, -1e6, 1e6, 3], [0, 0, 0, 0], [1, 1, 1, 1], [1, 1, 1, 1], [-1e6, 1e6, -1e6, 1e6],
-                    [1e-300, -1e-300, Double.leastNonzeroMagnitude, 0], [1e6, 1e6, 1e6, 1e6], [2, 2, 2, 2], [1e6, -1e6, 1e6, 3],
+                    [big, -big, big, 3], [0, 0, 0, 0], [1, 1, 1, 1], [1, 1, 1, 1], [-big, big, -big, big],
+                    [1e-300, -1e-300, Double.leastNonzeroMagnitude, 0], [big, big, big, big], [2, 2, 2, 2], [big, -big, big, 3],
                 ]
                 for (i, x) in (inputs + inputs + inputs).enumerated() {
-                    let y: Double = model == .regression ? (i % 2 == 0 ? 1e6 : -3) : Double(i % (model == .softmax ? 3 : 2))
+                    let label = scale > 1e6 ? OnlineLearner.maximumRegressionLabel : 1e6
+                    let y: Double = model == .regression ? (i % 2 == 0 ? label : -3) : Double(i % (model == .softmax ? 3 : 2))
                     let report = try learner.learn(LabeledExample(id: "\(i)", x: x, y: y))
                     let where_ = "\(model) \(family) \(curvature) \(perturbation) example \(i)"
                     let finite = allFinite(report.scores)
@@ -41,7 +46,7 @@ import Testing
                     }
                 }
                 #expect(!learner.mean.contains { !$0.isFinite }, "\(model) \(family) \(curvature): mean")
-                let p = try learner.predict([1e6, 1e6, -1e6, 0])
+                let p = try learner.predict([big, big, -big, 0])
                 #expect(!p.contains { !$0.isFinite })
             }
         }
@@ -79,6 +84,41 @@ import Testing
         }
         #expect(learner.snapshot() == before)
         #expect(ExampleError.nonFiniteFeature(index: 1).description == "non-finite value: x[1] is NaN or infinite")
+    }
+
+    /// The finiteness check runs four values at a time with a scalar tail: every position of
+    /// both parts, each kind of non-finite value, the first of two, and the extreme finite
+    /// values it must let through.
+    @Test func everyNonFiniteFeatureIsFoundAtItsIndex() throws {
+        let d = 11
+        var learner = try OnlineLearner(configuration: LearnerConfiguration(model: .softmax, inputDimension: d, classes: 3))
+        let base = (0..<d).map { Double($0) / 10 }
+        for bad in [Double.nan, .infinity, -.infinity, -Double.signalingNaN] {
+            for i in 0..<d {
+                var x = base
+                x[i] = bad
+                #expect(throws: ExampleError.nonFiniteFeature(index: i)) { try learner.learn(LabeledExample(id: "b", x: x, y: 0)) }
+                if i + 1 < d {
+                    x[d - 1] = .nan
+                    #expect(throws: ExampleError.nonFiniteFeature(index: i)) { try learner.learn(LabeledExample(id: "c", x: x, y: 0)) }
+                }
+            }
+        }
+        #expect(learner.step == 0)
+        let extremes: [Double] = [.leastNonzeroMagnitude, -0.0, 1e29, -1e-300, 0, 1, 2, 3, 4, -1e29, 5]
+        #expect(throws: Never.self) { try learner.validate(LabeledExample(id: "e", x: extremes, y: 1)) }
+        // Finite but too large: refused with the index of the largest value (scalar part and tail).
+        for (i, big) in [(2, 1e31), (9, -Double.greatestFiniteMagnitude)] {
+            var x = extremes
+            x[i] = big
+            #expect(throws: ExampleError.featuresTooLarge(index: i, value: big)) { try learner.validate(LabeledExample(id: "t", x: x, y: 1)) }
+        }
+        // Many values each fine whose squares add up past the bound.
+        #expect(throws: ExampleError.self) { try learner.validate(LabeledExample(id: "s", x: [Double](repeating: 4e29, count: d), y: 1)) }
+        var regression = try OnlineLearner(configuration: LearnerConfiguration(model: .regression, inputDimension: 1))
+        #expect(throws: ExampleError.invalidLabel("1e+31 exceeds 1e30 in magnitude (regression); scale the labels")) {
+            try regression.learn(LabeledExample(id: "r", x: [1], y: 1e31))
+        }
     }
 
     @Test func invalidConfigurationNamesTheKey() {

@@ -172,25 +172,10 @@ public struct OnlineLearner: Sendable {
     /// Labels of the regression model are bounded the same way (|y| up to 1e30).
     public static let maximumRegressionLabel = 1e30
 
-    /// `Σ x_j²`, four values at a time: NaN or ∞ when any value is, so one comparison checks
-    /// both finiteness and size without a branch per value.
+    /// `Σ x_j²` (the vectorized dot product): NaN or ∞ when any value is, so one comparison
+    /// checks both finiteness and size without a branch per value.
     static func squaredNorm(_ x: [Double]) -> Double {
-        x.withStart { p in
-            let raw = UnsafeRawPointer(p)
-            var acc = SIMD4<Double>(repeating: 0)
-            var j = 0
-            while j + 4 <= x.count {
-                let v = raw.loadUnaligned(fromByteOffset: j &* 8, as: SIMD4<Double>.self)
-                acc += v * v
-                j += 4
-            }
-            var total = acc.sum()
-            while j < x.count {
-                total += p[j] * p[j]
-                j += 1
-            }
-            return total
-        }
+        x.withStart { DenseKernels.dot($0, $0, x.count) }
     }
 
     /// Copies x into the workspace with the bias feature appended.

@@ -41,6 +41,7 @@ public struct ADWIN: Sendable, Equatable {
     }
 
     public var mean: Double { width > 0 ? total / Double(width) : 0 }
+    public var variance: Double { width > 0 ? varianceSum / Double(width) : 0 }
 
     /// Equal windows: the same settings, counters and buckets, wherever the rings start.
     public static func == (a: ADWIN, b: ADWIN) -> Bool {
@@ -52,7 +53,6 @@ public struct ADWIN: Sendable, Equatable {
         }
         return true
     }
-    public var variance: Double { width > 0 ? varianceSum / Double(width) : 0 }
 
     /// Adds a value; if the window was cut (a change was detected), returns the mean of the
     /// newer part minus the mean of the older part at the cut: positive when the series rose.

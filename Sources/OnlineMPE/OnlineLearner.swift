@@ -154,7 +154,7 @@ public struct OnlineLearner: Sendable {
         case .regression:
             guard y.isFinite else { throw .invalidLabel("\(y) is not a finite number") }
             guard abs(y) <= OnlineLearner.maximumRegressionLabel else {
-                throw .invalidLabel("\(y) exceeds 1e30 in magnitude (regression); scale the labels")
+                throw .invalidLabel("\(y) exceeds \(OnlineLearner.maximumRegressionLabel) in magnitude (regression); scale the labels")
             }
         case .logistic:
             guard y == 0 || y == 1 else { throw .invalidLabel("\(y) is not 0 or 1 (logistic model)") }

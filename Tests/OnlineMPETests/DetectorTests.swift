@@ -43,6 +43,47 @@ import Testing
         #expect(abs(fresh.variance - variance) < 1e-9 * max(1, variance))
     }
 
+    /// A snapshot restores ADWIN's rings from position 0 and the P² markers from their first
+    /// lanes, whatever the live value held: the restored detectors equal the originals (ADWIN's
+    /// equality compares buckets oldest first, not raw ring storage) and continue identically.
+    @Test func detectorsSurviveASnapshotRoundTrip() throws {
+        var adwin = ADWIN(delta: 0.002)
+        var quantile = StreamingQuantile(quantile: 0.9)
+        var early = StreamingQuantile(quantile: 0.5)
+        let values = series(3000, mean: 0.5, seed: 11) + series(500, mean: 1.2, seed: 12)
+        for v in values {
+            _ = adwin.update(v)
+            quantile.add(v)
+        }
+        for v in values.prefix(3) { early.add(v) }
+        #expect(adwin.heads.contains { $0 != 0 }, "the test needs rings that do not start at 0")
+        var w = SnapshotWriter()
+        adwin.write(to: &w)
+        quantile.write(to: &w)
+        early.write(to: &w)
+        var r = SnapshotReader(w.bytes)
+        var restored = ADWIN(delta: 0.002)
+        try restored.read(from: &r)
+        var restoredQuantile = StreamingQuantile(quantile: 0.9)
+        try restoredQuantile.read(from: &r)
+        var restoredEarly = StreamingQuantile(quantile: 0.5)
+        try restoredEarly.read(from: &r)
+        #expect(r.isAtEnd)
+        #expect(restored == adwin)
+        #expect(restoredQuantile == quantile)
+        #expect(restoredEarly == early && restoredEarly.value == early.value)
+        for v in series(2000, mean: 2, seed: 13) {
+            #expect(restored.update(v) == adwin.update(v))
+            restoredQuantile.add(v)
+            quantile.add(v)
+        }
+        #expect(restored == adwin && restored.width == adwin.width)
+        #expect(restoredQuantile == quantile)
+        var other = adwin
+        _ = other.update(5)
+        #expect(other != adwin)
+    }
+
     @Test func streamingQuantileTracksTheExactQuantile() {
         for q in [0.5, 0.9, 0.99] {
             var estimator = StreamingQuantile(quantile: q)

@@ -116,7 +116,7 @@ import Testing
         // Many values each fine whose squares add up past the bound.
         #expect(throws: ExampleError.self) { try learner.validate(LabeledExample(id: "s", x: [Double](repeating: 4e29, count: d), y: 1)) }
         var regression = try OnlineLearner(configuration: LearnerConfiguration(model: .regression, inputDimension: 1))
-        #expect(throws: ExampleError.invalidLabel("1e+31 exceeds 1e30 in magnitude (regression); scale the labels")) {
+        #expect(throws: ExampleError.invalidLabel("1e+31 exceeds 1e+30 in magnitude (regression); scale the labels")) {
             try regression.learn(LabeledExample(id: "r", x: [1], y: 1e31))
         }
     }

@@ -112,12 +112,13 @@ struct FlagRules: Sendable, Equatable {
     }
 
     /// The flags an example earns, skipping kinds in `already` (a bit set).
-    /// `pTilde` is taken as the array itself (borrowed) rather than a pointer from a closure: a
-    /// closure over the learner's `rules` would copy them, quantile buffers and all, per example.
+    /// `pTilde`: the workspace's LOO probabilities (`outputs` values), passed as its pointer, not
+    /// from a closure: a closure over the learner's `rules` would copy them, quantile buffers and
+    /// all, per example.
     /// `mutating` although it changes nothing: called on the learner's stored `rules` from a
     /// mutating method, a non-mutating call copies the whole value (632 bytes) first, once per
     /// example and once per re-scored one; a mutating call passes its address.
-    mutating func evaluate(label y: Double, pTilde: [Double], outputs: Int, scores s: Sensitivities, already: Int, learned: Int) -> [(FlagKind, String)] {
+    mutating func evaluate(label y: Double, pTilde: UnsafePointer<Double>, outputs: Int, scores s: Sensitivities, already: Int, learned: Int) -> [(FlagKind, String)] {
         guard learned >= settings.warmup else { return [] }
         var out: [(FlagKind, String)] = []
         if already & FlagKind.mislabeled.bit == 0, let reason = mislabeledReason(y, pTilde, outputs, s) {
@@ -136,7 +137,7 @@ struct FlagRules: Sendable, Equatable {
         return out
     }
 
-    private func mislabeledReason(_ y: Double, _ p: [Double], _ k: Int, _ s: Sensitivities) -> String? {
+    private func mislabeledReason(_ y: Double, _ p: UnsafePointer<Double>, _ k: Int, _ s: Sensitivities) -> String? {
         switch model {
         case .regression:
             guard s.labelQuality < FlagRules.regressionQualityFloor else { return nil }

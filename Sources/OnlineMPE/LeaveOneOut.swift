@@ -21,6 +21,9 @@ extension OnlineLearner {
         var ws = Workspace(configuration)
         copy.load(example.x, into: &ws)
         let scores = copy.score(label: example.y, weight: example.weight, workspace: &ws)
-        return LeaveOneOutPrediction(scores: scores, f: ws.f, fTilde: ws.fTilde, p: ws.p, pTilde: ws.pTilde, variance: ws.variance)
+        let k = configuration.outputs
+        return LeaveOneOutPrediction(scores: scores, f: Workspace.values(ws.f, k), fTilde: Workspace.values(ws.fTilde, k),
+                                     p: Workspace.values(ws.p, k), pTilde: Workspace.values(ws.pTilde, k),
+                                     variance: Workspace.values(ws.variance, k * k))
     }
 }

@@ -70,11 +70,19 @@ public struct OnlineLearner: Sendable {
     /// changes nothing.
     public mutating func learn(_ example: LabeledExample) throws(ExampleError) -> ExampleReport {
         try validate(example)
-        var ws = workspace.take() ?? Workspace(configuration)
+        var ws = checkOutWorkspace()
         let report = learnValid(example, workspace: &ws)
         // Moved back, not copied (a `defer` here copies every buffer).
         workspace = consume ws
         return report
+    }
+
+    /// The learner's workspace, moved out (put it back with `workspace = consume ws`); a fresh
+    /// one when another copy of this learner still shares it, since its buffers are pointers
+    /// into memory that copies alias (see `Workspace`).
+    private mutating func checkOutWorkspace() -> Workspace {
+        if var ws = workspace.take(), isKnownUniquelyReferenced(&ws.storage) { return ws }
+        return Workspace(configuration)
     }
 
     private mutating func learnValid(_ example: LabeledExample, workspace ws: inout Workspace) -> ExampleReport {
@@ -298,7 +306,7 @@ public struct OnlineLearner: Sendable {
 
     mutating func finiteDifferenceCurvature(label y: Double, workspace ws: inout Workspace) -> Double {
         let d = configuration.inputDimension
-        let x = Array(ws.input[0..<d])
+        let x = Workspace.values(ws.input, d)
         var r = random
         let settings = configuration.inputCurvature
         let value = InputCurvature.finiteDifference(x: x, probes: settings.probes, step: settings.step, random: &r) { point, g in
@@ -376,7 +384,7 @@ public struct OnlineLearner: Sendable {
     /// Re-scores the memory under the current posterior now (as at the end of a stream) and
     /// records the forecast; the LOO drift detectors wait for the next scheduled re-scoring.
     public mutating func rescoreMemory() -> Rescoring {
-        var ws = workspace.take() ?? Workspace(configuration)
+        var ws = checkOutWorkspace()
         let rescoring = rescore(workspace: &ws, scheduled: false).rescoring
         workspace = consume ws
         return rescoring
@@ -397,7 +405,7 @@ public struct OnlineLearner: Sendable {
         var ws = Workspace(configuration)
         load(x, into: &ws)
         _ = evaluateAtMean(label: 0, workspace: &ws)
-        return ws.p
+        return Workspace.values(ws.p, configuration.outputs)
     }
 
     /// Mean plug-in NLL and error of labeled examples under the current posterior mean, the

@@ -84,6 +84,23 @@ struct ReplayOrderTests {
         #expect(!order.isActive)
     }
 
+    @Test("the idle tick: an empty admit waits while the log ends are unknown, and gives up once they show the data lost")
+    func idleTickSeesALostLog() {
+        var order = ReplayOrder<Positioned>(runs: recorded, starts: starts, ends: ends)
+        // Partition 0 delivered its first two messages before its log end was known, then the
+        // topic went idle: nothing more arrives, so only the monitor's tick calls admit again.
+        #expect(order.admit(messages(labels1, 0...1), logEnds: [:]).isEmpty)
+        #expect(order.admit(messages(labels0, 10...11), logEnds: [:]) == messages(labels0, 10...11))
+        #expect(order.admit([Positioned](), logEnds: [:]).isEmpty)
+        #expect(order.isActive)
+        // A later tick carries the log ends a fetch reported meanwhile: p0 ends at 12, so 12 and
+        // 13 never come, and the messages of p1 that waited for them go out.
+        let out = order.admit([Positioned](), logEnds: [labels0: 12, labels1: 3])
+        #expect(!order.isActive)
+        #expect(order.abandoned?.contains("ends at offset 12, before offset 14") == true)
+        #expect(out == messages(labels1, 0...1))
+    }
+
     @Test("an unexpected offset (a trimmed log) gives the order up, keeping what was released in order")
     func unexpectedOffset() {
         var order = ReplayOrder<Positioned>(runs: recorded, starts: starts, ends: ends)

@@ -1,3 +1,4 @@
+import AsyncAlgorithms
 import AuditLog
 import Foundation
 import Logging
@@ -134,8 +135,25 @@ struct MonitorService: Service {
                 }
             }
         }
+        // Consumer events, and a tick every `logEndCheckInterval` seconds so that the loop also
+        // runs while the topic is idle: the status line stays periodic, and messages the
+        // recorded order holds are re-examined against fresh log ends (without the tick they
+        // waited for the next message if a needed partition's end was not yet known).
+        let consumerEvents = chain(consumer.events.map { LoopEvent.consumer($0) }, [LoopEvent.ended].async)
+        let ticks = AsyncTimerSequence(interval: .seconds(settings.logEndCheckInterval), clock: .continuous).map { _ in LoopEvent.tick }
         do {
-        loop: for await event in consumer.events.cancelOnGracefulShutdown() {
+        loop: for await loopEvent in merge(consumerEvents, ticks).cancelOnGracefulShutdown() {
+            let event: KafkaConsumerEvent
+            switch loopEvent {
+            case .consumer(let e):
+                event = e
+            case .tick:
+                if order.isActive { try await handleReleased(order.admit([KafkaMessage](), logEnds: logEnds())) }
+                if let line = status.lineIfDue(processor: processor, lag: (try? consumer.lag()) ?? []) { logger.info("\(line)") }
+                continue loop
+            case .ended:
+                break loop
+            }
             switch event {
             case .messages(let batch):
                 if order.isActive {
@@ -331,6 +349,14 @@ struct MonitorService: Service {
             send(topic: settings.resolvedAlertsTopic, key: entry.alertID, value: Array(entry.payload.utf8), alertID: entry.alertID, pending: pending)
         }
     }
+}
+
+/// What the monitor's loop waits for: a consumer event, a periodic tick, or the end of the
+/// consumer's events (the tick sequence never ends by itself).
+enum LoopEvent: Sendable {
+    case consumer(KafkaConsumerEvent)
+    case tick
+    case ended
 }
 
 /// Produced alert messages awaiting their delivery report: message id → alert id.

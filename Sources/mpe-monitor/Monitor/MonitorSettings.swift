@@ -19,9 +19,10 @@ struct MonitorSettings {
     var heartbeatIntervalMilliseconds = 1500
     /// Most messages per fetched batch, hence per SQLite transaction. A fetch takes what is
     /// queued (never waits to fill a batch), so batches grow only under a backlog, and there
-    /// each `synchronous=FULL` commit's fsync is shared by more rows: at d = 64 the write
-    /// stage, the bottleneck once the learner got faster, paid about 1.6 ms per commit, and
-    /// 5000 gave 103k–105k msg/s where 1000 gave 85k–92k (alternated runs).
+    /// each transaction's fixed cost (offsets, processing order, outbox, the WAL frames of the
+    /// pages it touched; about 2 ms at d = 64, and the same on tmpfs: CPU, not fsync) is shared by more rows: at d = 64
+    /// the write stage is the bottleneck, and 5000 gave 103k–105k msg/s where 1000 gave
+    /// 85k–92k (alternated runs; README).
     var maxBatch = 5000
     var database = "mpe-audit.sqlite"
     var examples: AuditLog.ExampleMode = .all

@@ -49,6 +49,43 @@ import Testing
         }
     }
 
+    /// The workspace's buffers are pointers into memory that copies of a learner share
+    /// (`Workspace`): a copy must get its own before learning, or two copies learning at the same
+    /// time on two threads overwrite each other's scratch values mid-example. (The diagonal
+    /// family: the check is the learner's, not a family's, and a `full` learner fed such
+    /// corrupted values can spin in its site solve instead of failing.)
+    @Test func copiesLearnIndependentlyOnTwoThreadsAtOnce() async throws {
+        let c = LearnerConfiguration(model: .softmax, inputDimension: 64, classes: 10, family: .diagonal,
+                                     memory: .init(capacity: 64, rescoreInterval: 32), flags: .init(warmup: 10))
+        let (xs, ys) = Synthetic.classification(n: 3000, d: 64, classes: 10, seed: 41)
+        let examples = xs.indices.map { LabeledExample(id: "e\($0)", x: xs[$0], y: Double(ys[$0])) }
+        let (left, right) = (Array(examples[300...]), Array(examples[300...].reversed()))
+        var base = try OnlineLearner(configuration: c)
+        for e in examples[..<300] { _ = try base.learn(e) }
+        // References, one after the other on this thread.
+        var one = base, two = base
+        for e in left { _ = try one.learn(e) }
+        for e in right { _ = try two.learn(e) }
+        // The same two continuations of copies of `base`, at the same time.
+        let start = base
+        async let a: [UInt8] = {
+            var learner = start
+            for e in left { _ = try learner.learn(e) }
+            return learner.snapshot()
+        }()
+        async let b: [UInt8] = {
+            var learner = start
+            for e in right { _ = try learner.learn(e) }
+            return learner.snapshot()
+        }()
+        let (concurrentA, concurrentB) = try await (a, b)
+        // Compared as Bools: a failure would otherwise print both snapshots, byte by byte.
+        let (sameA, sameB, distinct) = (concurrentA == one.snapshot(), concurrentB == two.snapshot(), one.snapshot() != two.snapshot())
+        #expect(sameA)
+        #expect(sameB)
+        #expect(distinct)
+    }
+
     @Test func corruptTruncatedAndForeignSnapshotsAreRefused() throws {
         let c = SnapshotTests.configurations[1]
         var learner = try OnlineLearner(configuration: c)

@@ -20,9 +20,9 @@ struct MonitorSettings {
     /// Most messages per fetched batch, hence per SQLite transaction. A fetch takes what is
     /// queued (never waits to fill a batch), so batches grow only under a backlog, and there
     /// each transaction's fixed cost (offsets, processing order, outbox, the WAL frames of the
-    /// pages it touched; about 2 ms at d = 64, and the same on tmpfs: CPU, not fsync) is shared by more rows: at d = 64
-    /// the write stage is the bottleneck, and 5000 gave 103k–105k msg/s where 1000 gave
-    /// 85k–92k (alternated runs; README).
+    /// pages it touched: about 2 ms at d = 64, the same on tmpfs, so CPU rather than fsync) is
+    /// shared by more rows. At d = 64 the write stage is the bottleneck, and 5000 gave
+    /// 103k–105k msg/s where 1000 gave 85k–92k (alternated runs; README).
     var maxBatch = 5000
     var database = "mpe-audit.sqlite"
     var examples: AuditLog.ExampleMode = .all

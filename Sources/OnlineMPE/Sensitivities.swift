@@ -95,7 +95,7 @@ public enum ExampleError: Error, Sendable, Equatable, CustomStringConvertible {
         case let .wrongDimension(expected, got): return "wrong dimension: x has \(got) values, expected \(expected)"
         case let .nonFiniteFeature(index): return "non-finite value: x[\(index)] is NaN or infinite"
         case let .featuresTooLarge(index, value):
-            return "x too large: its squared norm exceeds \(OnlineLearner.maximumSquaredNorm) (largest |x[\(index)]| = \(value)); scale the features"
+            return "x too large: its squared norm exceeds \(OnlineLearner.maximumSquaredNorm) (the largest in magnitude is x[\(index)] = \(value)); scale the features"
         case let .invalidLabel(why): return "invalid label: \(why)"
         case let .invalidWeight(w): return "invalid weight: \(w) (must be finite and >= 0)"
         }

@@ -68,6 +68,22 @@ public final class KafkaConsumer: Sendable {
         slots.deallocate()
     }
 
+    /// The value librdkafka holds for a configuration property (as it reports it), or nil for
+    /// a name it does not know or a closed consumer: what the client really runs with,
+    /// defaults included.
+    public func configurationValue(_ name: String) -> String? {
+        let handle = self.handle
+        // Under the lifetime lock: the configuration belongs to the client, which `close` frees.
+        return lifetime.withLock { open -> String? in
+            guard open, let conf = rd_kafka_conf(handle.pointer) else { return nil }
+            var size = 0
+            guard rd_kafka_conf_get(conf, name, nil, &size) == RD_KAFKA_CONF_OK, size > 0 else { return nil }
+            var buffer = [CChar](repeating: 0, count: size)
+            guard rd_kafka_conf_get(conf, name, &buffer, &size) == RD_KAFKA_CONF_OK else { return nil }
+            return KafkaLibrary.string(fromCBuffer: buffer)
+        }
+    }
+
     /// The consumer's events; iterate from one task at a time.
     public var events: KafkaConsumerEvents { KafkaConsumerEvents(consumer: self) }
 

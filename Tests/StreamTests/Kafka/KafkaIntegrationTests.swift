@@ -441,6 +441,23 @@ struct KafkaIntegrationTests {
         #expect(managedError?.message.contains("enable.auto.commit") == true)
     }
 
+    @Test("the consumer runs with a 10 ms fetch-queue backoff unless a property says otherwise")
+    func fetchQueueBackoff() async throws {
+        // librdkafka's own default (1000 ms) idles a consumer that drains its queue faster than
+        // that; the value is read back from the live client, not from our property list.
+        let plain = try KafkaConsumer(configuration: KafkaConsumerConfiguration(
+            client: KafkaConfiguration(bootstrapServers: ["127.0.0.1:9"]), groupID: "x"), logger: TestClients.logger)
+        #expect(plain.configurationValue("fetch.queue.backoff.ms") == "10")
+        #expect(plain.configurationValue("no.such.property") == nil)
+        await plain.close()
+        #expect(plain.configurationValue("fetch.queue.backoff.ms") == nil)
+        let overridden = try KafkaConsumer(configuration: KafkaConsumerConfiguration(
+            client: KafkaConfiguration(bootstrapServers: ["127.0.0.1:9"], properties: ["fetch.queue.backoff.ms": "250"]),
+            groupID: "x"), logger: TestClients.logger)
+        #expect(overridden.configurationValue("fetch.queue.backoff.ms") == "250")
+        await overridden.close()
+    }
+
     @Test("graceful shutdown of a ServiceGroup ends the event stream and closes the consumer")
     func serviceShutdown() async throws {
         let broker = try TestBroker()

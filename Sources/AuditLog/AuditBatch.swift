@@ -67,7 +67,16 @@ public struct AuditWriteResult: Sendable, Equatable {
     public var checkpointID: Int64?
     /// Old checkpoints removed by pruning.
     public var checkpointsPruned: Int
-    /// Alerts of the batch whose id was already recorded: the same alert raised again, not
-    /// stored twice (see `AuditLog.write`); callers should not publish them again.
-    public var repeatedAlertIDs: Set<String> = []
+    /// Positions in the batch's `alerts` (ascending) of alerts whose id was already recorded,
+    /// by an earlier batch or earlier in this one: the same alert raised again, not stored
+    /// twice (see `AuditLog.write`). Positions, not ids: when one batch raises an alert twice
+    /// (two firings of a detector at one message), the first is new and must still go out.
+    public var repeatedAlerts: [Int] = []
+
+    /// The batch's alerts less the repeats: what is new in the outbox, to publish.
+    public func newAlerts(of alerts: [AlertRecord]) -> [AlertRecord] {
+        guard !repeatedAlerts.isEmpty else { return alerts }
+        let repeated = Set(repeatedAlerts)
+        return alerts.indices.filter { !repeated.contains($0) }.map { alerts[$0] }
+    }
 }

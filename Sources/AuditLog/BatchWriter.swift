@@ -69,7 +69,7 @@ enum BatchWriter {
                 ON CONFLICT (alert_id) DO NOTHING
                 """)
             let outbox = try db.cachedStatement(sql: "INSERT INTO alert_outbox (alert_id, payload) VALUES (?, ?)")
-            for a in batch.alerts {
+            for (index, a) in batch.alerts.enumerated() {
                 try alert.execute(arguments: [
                     a.alertID, a.kind.rawValue, a.exampleID, a.position?.topic, a.position?.partition, a.position?.offset,
                     finite(a.givenLabel), finite(a.predictedLabel), finite(a.labelQuality), finite(a.memorization),
@@ -81,7 +81,7 @@ enum BatchWriter {
                 // what it had learned, and may flag an old example a second time. History keeps
                 // the first; failing the batch would stop the monitor on a repeat.
                 guard db.changesCount == 1 else {
-                    result.repeatedAlertIDs.insert(a.alertID)
+                    result.repeatedAlerts.append(index)
                     continue
                 }
                 try outbox.execute(arguments: [a.alertID, a.jsonPayload])

@@ -163,10 +163,21 @@ struct AuditLogTests {
         var repeated = alert(offset: 0)
         repeated.reason = "raised again"
         let result = try log.write(AuditBatch(examples: [example("r", offset: 9)], alerts: [repeated, alert(offset: 9)]))
-        #expect(result.repeatedAlertIDs == [repeated.alertID])
+        #expect(result.repeatedAlerts == [0])
+        #expect(result.newAlerts(of: [repeated, alert(offset: 9)]).map(\.alertID) == [alert(offset: 9).alertID])
         #expect(try log.count(.alerts) == 2)
         #expect(try log.count(.alertOutbox) == 2)
         #expect(try log.alerts().first?.reason != "raised again")
+        // Raised twice within one batch (a detector firing twice at one message): the first is
+        // new, stored and to be published; only the second is a repeat. Dropping repeats by id
+        // dropped both, and the first waited in the outbox, undelivered, until a restart.
+        let twice = alert(offset: 11)
+        var again = twice
+        again.reason = "second firing"
+        let both = try log.write(AuditBatch(alerts: [twice, again]))
+        #expect(both.repeatedAlerts == [1])
+        #expect(both.newAlerts(of: [twice, again]).map(\.reason) == [twice.reason])
+        #expect(try log.count(.alertOutbox) == 3)
         // Same offset on another partition or topic is another message; so is the same offset
         // in a later log epoch (a partition whose log started over), whose alert id differs.
         let later = MessagePosition(topic: "labels", partition: 0, offset: 0, epoch: 1)

@@ -297,9 +297,9 @@ struct MonitorService: Service {
         let written = try audit.write(auditBatch)
         resume.advance(auditBatch.nextOffsets)
         var outgoing = outgoing
-        if !written.repeatedAlertIDs.isEmpty {
-            logger.notice("\(written.repeatedAlertIDs.count) alert(s) raised again with an id already recorded; not published twice")
-            outgoing.alerts.removeAll { written.repeatedAlertIDs.contains($0.alertID) }
+        if !written.repeatedAlerts.isEmpty {
+            logger.notice("\(written.repeatedAlerts.count) alert(s) raised again with an id already recorded; not published twice")
+            outgoing.alerts = written.newAlerts(of: outgoing.alerts)
         }
         for event in auditBatch.streamEvents {
             if event.kind == StreamEventRecord.offsetGap { logger.notice("\(event.message)") } else { logger.error("\(event.message)") }

@@ -52,21 +52,14 @@ struct MonitorService: Service {
         var processor = BatchProcessor(settings: learnerSettings, restored: restored, positions: restoredPositions,
                                        durable: durable, durableEpochs: durableEpochs, starts: resume.current,
                                        epochs: startEpochs, examples: settings.examples)
-        let pending = PendingDeliveries()
         let audit = self.audit
         let logger = self.logger
         // Delivery reports mark alerts delivered in the outbox: collected here and written once
         // per batch (one transaction each, not one per alert).
         let delivered = DeliveredAlerts()
+        let pending = PendingDeliveries(delivered: delivered, logger: logger)
         let deliveries = Task {
-            for await report in producer.deliveryReports {
-                guard let alertID = pending.take(report.messageID) else { continue }
-                if report.acknowledged {
-                    delivered.add(alertID)
-                } else {
-                    logger.warning("alert \(alertID) not delivered (it stays in the outbox and is re-sent at the next start): \(report.error.map { "\($0)" } ?? "")")
-                }
-            }
+            for await report in producer.deliveryReports { pending.reported(report) }
         }
         defer { deliveries.cancel() }
         try resendUndelivered(pending: pending)
@@ -204,8 +197,10 @@ struct MonitorService: Service {
         } catch {
             logger.warning("\(error); undelivered alerts stay in the outbox and are re-sent at the next start")
         }
-        // Let the last delivery reports reach the outbox.
-        try? await Task.sleep(for: .milliseconds(100))
+        // Let the last delivery reports reach the outbox: the flush has them all out of
+        // librdkafka; the task above takes them from there.
+        let reportsDue = ContinuousClock.now + .seconds(1)
+        while pending.outstanding > 0, ContinuousClock.now < reportsDue { try? await Task.sleep(for: .milliseconds(10)) }
         try markDelivered(delivered)
         if let line = status.finalLine(processor: processor) { logger.info("\(line)") }
     }
@@ -323,8 +318,9 @@ struct MonitorService: Service {
         for letter in outgoing.deadLetters {
             let key = "\(letter.position.topic)/\(letter.position.partition)/\(letter.position.offset)"
             do {
-                try producer.send(KafkaProducerMessage(topic: settings.resolvedDeadLetterTopic, key: Array(key.utf8), value: letter.value,
-                                                       headers: [KafkaHeader(name: "mpe-error", value: Array(letter.reason.utf8))]))
+                let id = try producer.send(KafkaProducerMessage(topic: settings.resolvedDeadLetterTopic, key: Array(key.utf8), value: letter.value,
+                                                                headers: [KafkaHeader(name: "mpe-error", value: Array(letter.reason.utf8))]))
+                pending.sent(id, .deadLetter(key))
             } catch {
                 logger.error("dead letter \(key) not sent to \(settings.resolvedDeadLetterTopic) (it is in the audit log): \(error)")
             }
@@ -334,7 +330,7 @@ struct MonitorService: Service {
     private func send(topic: String, key: String, value: [UInt8], alertID: String, pending: PendingDeliveries) {
         do {
             let id = try producer.send(KafkaProducerMessage(topic: topic, key: Array(key.utf8), value: value))
-            pending.add(id, alertID: alertID)
+            pending.sent(id, .alert(alertID))
         } catch {
             logger.error("alert \(alertID) not sent (it stays in the outbox): \(error)")
         }
@@ -359,12 +355,54 @@ enum LoopEvent: Sendable {
     case ended
 }
 
-/// Produced alert messages awaiting their delivery report: message id → alert id.
+/// Produced alerts and dead letters awaiting their delivery report. An acknowledged alert is
+/// handed to `DeliveredAlerts` (marked in the outbox with the next batch); a failure is
+/// logged, and the alert stays in the outbox to be sent again at the next start.
 final class PendingDeliveries: Sendable {
-    private let map = Mutex<[UInt64: String]>([:])
+    /// What a produced message was.
+    enum Sent: Sendable {
+        case alert(String)
+        /// Keyed `topic/partition/offset`; the letter itself is in the audit log either way.
+        case deadLetter(String)
+    }
 
-    func add(_ messageID: UInt64, alertID: String) { map.withLock { $0[messageID] = alertID } }
-    func take(_ messageID: UInt64) -> String? { map.withLock { $0.removeValue(forKey: messageID) } }
+    private let tracker = KafkaDeliveryTracker<Sent>()
+    private let delivered: DeliveredAlerts
+    private let logger: Logger
+
+    init(delivered: DeliveredAlerts, logger: Logger) {
+        self.delivered = delivered
+        self.logger = logger
+    }
+
+    /// Registers a message just sent (its report may already be in).
+    func sent(_ messageID: UInt64, _ what: Sent) {
+        if let report = tracker.sent(messageID, tag: what) { settle(report, what) }
+    }
+
+    /// Takes a delivery report (held until its message is registered, if it came first).
+    func reported(_ report: KafkaDeliveryReport) {
+        if let what = tracker.reported(report) { settle(report, what) }
+    }
+
+    /// Messages sent and not yet reported.
+    var outstanding: Int { tracker.outstanding }
+
+    private func settle(_ report: KafkaDeliveryReport, _ what: Sent) {
+        let reason = report.error.map { "\($0)" } ?? ""
+        switch what {
+        case .alert(let alertID):
+            if report.acknowledged {
+                delivered.add(alertID)
+            } else {
+                logger.warning("alert \(alertID) not delivered (it stays in the outbox and is re-sent at the next start): \(reason)")
+            }
+        case .deadLetter(let key):
+            if !report.acknowledged {
+                logger.warning("dead letter \(key) not delivered to the dead-letter topic (it is in the audit log): \(reason)")
+            }
+        }
+    }
 }
 
 /// Commits the latest durable offsets to Kafka, one commit in flight at a time; offsets

@@ -2,6 +2,7 @@ import Foundation
 import Logging
 import ServiceLifecycle
 import Stream
+import Synchronization
 import Testing
 
 /// One consumed message, copied out of its batch.
@@ -299,6 +300,47 @@ struct KafkaIntegrationTests {
         #expect(messages[1].headers.isEmpty)
         #expect(messages[1].topic == "with-headers")
         await consumer.close()
+        await producer.close()
+    }
+
+    @Test("the delivery tracker matches every report once, whether it comes before or after the send is registered")
+    func deliveryTracker() async throws {
+        let broker = try TestBroker()
+        try broker.createTopic("tracked", partitions: 2)
+        let producer = try TestClients.producer(broker)
+        let tracker = KafkaDeliveryTracker<Int>()
+        let matched = Mutex<[Int]>([])
+        let reportsTaken = Mutex(0)
+        let reader = Task {
+            for await report in producer.deliveryReports {
+                if let tag = tracker.reported(report) { matched.withLock { $0.append(tag) } }
+                if reportsTaken.withLock({ $0 += 1; return $0 }) == 200 { break }
+            }
+        }
+        // Even messages are registered at once; odd ones only after every report has been
+        // taken, the order a sender preempted between `send` and registering would see.
+        var late: [(id: UInt64, tag: Int)] = []
+        for i in 0..<200 {
+            let id = try producer.send(KafkaProducerMessage(topic: "tracked", partition: Int32(i % 2), value: Array(String(i).utf8)))
+            if i % 2 == 1 {
+                late.append((id, i))
+            } else if tracker.sent(id, tag: i) != nil {
+                matched.withLock { $0.append(i) }   // its report was in already: the same race
+            }
+        }
+        try await producer.flush(timeout: .seconds(20))
+        await reader.value
+        #expect(tracker.outstanding == 0)
+        var early: [Int] = []
+        for (id, tag) in late {
+            let report = tracker.sent(id, tag: tag)
+            #expect(report?.messageID == id)
+            #expect(report?.acknowledged == true)
+            if report != nil { early.append(tag) }
+        }
+        #expect(early == Array(stride(from: 1, to: 200, by: 2)))
+        #expect(matched.withLock { $0 }.sorted() == Array(stride(from: 0, to: 200, by: 2)))
+        #expect(tracker.outstanding == 0)
         await producer.close()
     }
 

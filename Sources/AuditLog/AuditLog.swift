@@ -157,6 +157,30 @@ public final class AuditLog: Sendable {
         return try mapErrors { try pool.write { db in try BatchWriter.prune(keep: keepNewest, db: db) } }
     }
 
+    /// Deletes `examples` rows written before `cutoff`, oldest first, in transactions of at
+    /// most `step` rows, each with its `retention` record (the schema refuses the deletion
+    /// without one); stops after `maxRows` (nil: no limit). Never deletes a row newer than the
+    /// newest checkpoint, which a restart may need to tell replayed messages from new ones.
+    /// Other tables are kept: alerts, drift events and dead letters are small and are the
+    /// history people query. Returns what went.
+    @discardableResult
+    public func pruneExamples(olderThan cutoff: Date, step: Int = 20_000, maxRows: Int? = nil, at time: Date = Date()) throws -> PruneResult {
+        guard step >= 1 else { throw AuditLogError(.invalidArgument, "step must be at least 1, got \(step)") }
+        var result = PruneResult()
+        while maxRows.map({ result.rowsDeleted < $0 }) ?? true {
+            let take = min(step, maxRows.map { $0 - result.rowsDeleted } ?? step)
+            let deleted = try mapErrors {
+                try pool.write { db in try BatchWriter.pruneExamples(olderThan: cutoff.timeIntervalSince1970, take: take, at: time.timeIntervalSince1970, db: db) }
+            }
+            guard let deleted else { break }
+            result.rowsDeleted += deleted.rows
+            result.upToID = deleted.upToID
+            result.steps += 1
+            if deleted.rows < take { break }
+        }
+        return result
+    }
+
     // MARK: Reading (each call sees one committed state)
 
     /// The stored next offset of every partition.
@@ -405,9 +429,19 @@ public final class AuditLog: Sendable {
     }
 }
 
+/// What `AuditLog.pruneExamples` deleted.
+public struct PruneResult: Sendable, Equatable {
+    /// Example rows deleted.
+    public var rowsDeleted = 0
+    /// The largest row id deleted, if any.
+    public var upToID: Int64?
+    /// Transactions (each with its `retention` record).
+    public var steps = 0
+}
+
 /// The log's tables, for `AuditLog.count`.
 public enum AuditTable: String, Sendable, CaseIterable {
-    case runs, examples, alerts, generalization, checkpoints
+    case runs, examples, alerts, generalization, checkpoints, retention
     case alertOutbox = "alert_outbox"
     case driftEvents = "drift_events"
     case deadLetters = "dead_letters"

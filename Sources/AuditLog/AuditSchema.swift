@@ -34,6 +34,13 @@ import GRDB
 /// partition in the order the monitor processed them (`ProcessingRun`), so that a restart
 /// re-learns what followed the checkpoint in the same interleaving. Indexed by position.
 ///
+/// Migration `v4` (retention: one row per message cannot be kept for ever at thousands of
+/// messages a second): `retention` (append-only), `id`, `table_name` (`examples`), `up_to_id`,
+/// `rows_deleted`, `older_than` (the cut-off time asked for), `time`: one row per pruning step.
+/// `examples` rows may then be deleted, but only those at or below the largest `up_to_id`
+/// recorded, so every deletion leaves its record and nothing newer can go. `AuditLog.pruneExamples`
+/// (and `mpe-monitor prune`, and the monitor's `examples_retention`) write both in one transaction.
+///
 /// Append-only is enforced by `BEFORE UPDATE` / `BEFORE DELETE` triggers that
 /// `RAISE(ABORT, '<table> is append-only')`, so no code path (nor a hand-typed `sqlite3`
 /// session) can rewrite history; the statement fails and nothing changes.
@@ -70,8 +77,27 @@ enum AuditSchema {
             try db.execute(sql: v3)
             try db.execute(sql: appendOnly("processing_order"))
         }
+        migrator.registerMigration("v4") { db in
+            try db.execute(sql: v4)
+            try db.execute(sql: appendOnly("retention"))
+        }
         return migrator
     }
+
+    private static let v4 = """
+        CREATE TABLE retention (
+            id INTEGER PRIMARY KEY,
+            table_name TEXT NOT NULL CHECK (table_name = 'examples'),
+            up_to_id INTEGER NOT NULL CHECK (up_to_id >= 0),
+            rows_deleted INTEGER NOT NULL CHECK (rows_deleted >= 0),
+            older_than REAL NOT NULL,
+            time REAL NOT NULL
+        );
+        DROP TRIGGER examples_no_delete;
+        CREATE TRIGGER examples_no_delete BEFORE DELETE ON examples
+        WHEN OLD.id > COALESCE((SELECT MAX(up_to_id) FROM retention WHERE table_name = 'examples'), 0)
+        BEGIN SELECT RAISE(ABORT, 'examples is append-only (rows covered by a retention record may be pruned: mpe-monitor prune)'); END;
+        """
 
     private static let v3 = """
         CREATE TABLE processing_order (

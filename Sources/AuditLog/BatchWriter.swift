@@ -187,6 +187,30 @@ enum BatchWriter {
         return result
     }
 
+    /// One pruning step: up to `take` of the oldest `examples` rows written before `cutoff` and
+    /// before the newest checkpoint, deleted after their `retention` record is inserted (the
+    /// delete trigger checks it). Rows are taken in id order and the step ends at the first
+    /// row not old enough, so a clock that stepped back cannot carry a newer row along.
+    /// Returns nil when nothing was old enough.
+    static func pruneExamples(olderThan cutoff: Double, take: Int, at time: Double, db: Database) throws -> (rows: Int, upToID: Int64)? {
+        guard let newestCheckpoint = try Double.fetchOne(db, sql: "SELECT MAX(created_at) FROM checkpoints") else { return nil }
+        let limit = min(cutoff, newestCheckpoint)
+        var upTo: Int64?
+        var rows = 0
+        for row in try Row.fetchAll(db, sql: "SELECT id, time FROM examples ORDER BY id LIMIT ?", arguments: [take]) {
+            let rowTime: Double = row[1]
+            guard rowTime < limit else { break }
+            upTo = row[0]
+            rows += 1
+        }
+        guard let upTo else { return nil }
+        try db.execute(
+            sql: "INSERT INTO retention (table_name, up_to_id, rows_deleted, older_than, time) VALUES ('examples', ?, ?, ?, ?)",
+            arguments: [upTo, rows, cutoff, time])
+        try db.execute(sql: "DELETE FROM examples WHERE id <= ?", arguments: [upTo])
+        return (rows, upTo)
+    }
+
     /// Deletes all but the newest `keep` checkpoints.
     static func prune(keep: Int, db: Database) throws -> Int {
         try db.execute(

@@ -73,7 +73,7 @@ struct AuditLogTests {
              try String.fetchOne(db, sql: "PRAGMA journal_mode"))
         }
         #expect(schema1 == schema2)
-        #expect(migrations == ["v1", "v2", "v3"])
+        #expect(migrations == ["v1", "v2", "v3", "v4"])
         #expect(journal == "wal")
     }
 
@@ -230,6 +230,47 @@ struct AuditLogTests {
         #expect(try log.runs().map(\.stopped) == [t0])
         let bad = #expect(throws: AuditLogError.self) { _ = try log.startRun(configuration: "not json", version: "0.1.0") }
         #expect(bad?.kind == .constraintViolation)
+    }
+
+    @Test("pruning deletes only old example rows before the newest checkpoint, each step with its retention record; nothing else can delete")
+    func pruneExamples() throws {
+        let dir = try TemporaryLog()
+        let log = try AuditLog(path: dir.path)
+        // Nothing is pruned before a checkpoint exists: a restart may need every row after it.
+        try log.write(AuditBatch(examples: (0..<3).map { example("old\($0)", offset: Int64($0), time: t0) }))
+        #expect(try log.pruneExamples(olderThan: t0 + 3600) == PruneResult())
+        try log.write(AuditBatch(examples: (3..<5).map { example("mid\($0)", offset: Int64($0), time: t0 + 10) },
+                                 checkpoint: NewCheckpoint(snapshot: [1], examplesSeen: 5), time: t0 + 20))
+        try log.write(AuditBatch(examples: (5..<7).map { example("new\($0)", offset: Int64($0), time: t0 + 30) }))
+        // A cut-off past everything stops at the newest checkpoint (t0 + 20): rows 5 and 6 stay.
+        let pruned = try log.pruneExamples(olderThan: t0 + 3600, step: 2, at: t0 + 40)
+        #expect(pruned.rowsDeleted == 5)
+        #expect(pruned.steps == 3)
+        #expect(try log.count(.examples) == 2)
+        #expect(try log.count(.retention) == 3)
+        // Positions stay unique where rows remain; the pruned ones are gone for good.
+        #expect(try log.suspects().map(\.exampleID).sorted() == ["new5", "new6"])
+        try raw(dir) { db throws in
+            let rows = try Row.fetchAll(db, sql: "SELECT up_to_id, rows_deleted, older_than, time FROM retention ORDER BY id")
+            #expect(rows.map { $0[0] as Int64 } == [2, 4, 5])
+            #expect(rows.map { $0[1] as Int } == [2, 2, 1])
+            #expect(rows.allSatisfy { ($0[2] as Double) == (t0 + 3600).timeIntervalSince1970 && ($0[3] as Double) == (t0 + 40).timeIntervalSince1970 })
+            // Deleting newer rows by hand is refused; so is rewriting the retention record.
+            let delete = #expect(throws: DatabaseError.self) { try db.execute(sql: "DELETE FROM examples") }
+            #expect(delete?.message?.contains("append-only") == true, "\(delete?.message ?? "")")
+            for statement in ["UPDATE retention SET up_to_id = 100", "DELETE FROM retention"] {
+                let error = #expect(throws: DatabaseError.self) { try db.execute(sql: statement) }
+                #expect(error?.message?.contains("append-only") == true, "\(statement): \(error?.message ?? "")")
+            }
+        }
+        #expect(try log.count(.examples) == 2)
+        // A cut-off before every remaining row deletes nothing and records nothing.
+        try log.write(AuditBatch(checkpoint: NewCheckpoint(snapshot: [2], examplesSeen: 7), time: t0 + 50))
+        #expect(try log.pruneExamples(olderThan: t0 + 30) == PruneResult())
+        #expect(try log.count(.retention) == 3)
+        // maxRows bounds one call (the running monitor prunes a little after each checkpoint).
+        #expect(try log.pruneExamples(olderThan: t0 + 3600, maxRows: 1).rowsDeleted == 1)
+        #expect(try log.count(.examples) == 1)
     }
 
     @Test("the processing order: runs merge only when contiguous; read back from a start, clipped, in the order written")

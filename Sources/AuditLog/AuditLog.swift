@@ -160,7 +160,7 @@ public final class AuditLog: Sendable {
     /// Deletes `examples` rows written before `cutoff`, oldest first, in transactions of at
     /// most `step` rows, each with its `retention` record (the schema refuses the deletion
     /// without one); stops after `maxRows` (nil: no limit). Never deletes a row newer than the
-    /// newest checkpoint, which a restart may need to tell replayed messages from new ones.
+    /// newest checkpoint: what a restart would re-learn stays in the log as it was written.
     /// Other tables are kept: alerts, drift events and dead letters are small and are the
     /// history people query. Returns what went.
     @discardableResult

@@ -188,18 +188,18 @@ enum BatchWriter {
     }
 
     /// One pruning step: up to `take` of the oldest `examples` rows written before `cutoff` and
-    /// before the newest checkpoint, deleted after their `retention` record is inserted (the
-    /// delete trigger checks it). Rows are taken in id order and the step ends at the first
-    /// row not old enough, so a clock that stepped back cannot carry a newer row along.
-    /// Returns nil when nothing was old enough.
+    /// no later than the newest checkpoint (rows of the checkpoint's own batch share its
+    /// time), deleted after their `retention` record is inserted (the delete trigger checks
+    /// it). Rows are taken in id order and the step ends at the first row not old enough, so a
+    /// clock that stepped back cannot carry a newer row along. Returns nil when nothing was
+    /// old enough.
     static func pruneExamples(olderThan cutoff: Double, take: Int, at time: Double, db: Database) throws -> (rows: Int, upToID: Int64)? {
         guard let newestCheckpoint = try Double.fetchOne(db, sql: "SELECT MAX(created_at) FROM checkpoints") else { return nil }
-        let limit = min(cutoff, newestCheckpoint)
         var upTo: Int64?
         var rows = 0
         for row in try Row.fetchAll(db, sql: "SELECT id, time FROM examples ORDER BY id LIMIT ?", arguments: [take]) {
             let rowTime: Double = row[1]
-            guard rowTime < limit else { break }
+            guard rowTime < cutoff, rowTime <= newestCheckpoint else { break }
             upTo = row[0]
             rows += 1
         }

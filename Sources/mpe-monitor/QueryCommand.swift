@@ -52,15 +52,20 @@ struct QueryCommand: ParsableCommand {
 
     /// An ISO 8601 time or date, or an age before `now`.
     static func parseSince(_ text: String, now: Date) -> Date? {
-        let units: [Character: Double] = ["s": 1, "m": 60, "h": 3600, "d": 86400]
-        if let unit = text.last.flatMap({ units[$0] }), let amount = Double(text.dropLast()), amount >= 0 {
-            return now.addingTimeInterval(-amount * unit)
-        }
+        if let age = parseAge(text) { return now.addingTimeInterval(-age) }
         let full = ISO8601DateFormatter()
         if let date = full.date(from: text) { return date }
         let day = ISO8601DateFormatter()
         day.formatOptions = [.withFullDate]
         return day.date(from: text)
+    }
+
+    /// An age such as 90s, 30m, 6h or 2d, in seconds (finite, not negative).
+    static func parseAge(_ text: String) -> TimeInterval? {
+        let units: [Character: Double] = ["s": 1, "m": 60, "h": 3600, "d": 86400]
+        guard let unit = text.last.flatMap({ units[$0] }), let amount = Double(text.dropLast()), amount >= 0,
+              (amount * unit).isFinite else { return nil }
+        return amount * unit
     }
 }
 

@@ -239,7 +239,8 @@ struct AuditLogTests {
         // Nothing is pruned before a checkpoint exists: a restart may need every row after it.
         try log.write(AuditBatch(examples: (0..<3).map { example("old\($0)", offset: Int64($0), time: t0) }))
         #expect(try log.pruneExamples(olderThan: t0 + 3600) == PruneResult())
-        try log.write(AuditBatch(examples: (3..<5).map { example("mid\($0)", offset: Int64($0), time: t0 + 10) },
+        // The checkpoint's own batch: its rows share its time, and go with what it covers.
+        try log.write(AuditBatch(examples: (3..<5).map { example("mid\($0)", offset: Int64($0), time: t0 + 20) },
                                  checkpoint: NewCheckpoint(snapshot: [1], examplesSeen: 5), time: t0 + 20))
         try log.write(AuditBatch(examples: (5..<7).map { example("new\($0)", offset: Int64($0), time: t0 + 30) }))
         // A cut-off past everything stops at the newest checkpoint (t0 + 20): rows 5 and 6 stay.

@@ -30,6 +30,8 @@ struct MonitorCommand: AsyncParsableCommand {
     var db: String?
     @Option(help: "Audit rows per message: all | flagged-only.")
     var examples: AuditLog.ExampleMode?
+    @Option(name: .customLong("examples-retention"), help: "Delete example rows older than this age (30d, 12h, …; default: keep all), a little after each checkpoint.")
+    var examplesRetention: String?
     @Option(name: .customLong("checkpoint-interval"), help: "Examples learned between learner checkpoints (default: 50000).")
     var checkpointInterval: Int?
     @Option(name: .customLong("status-interval"), help: "Seconds between status lines (default: 10).")
@@ -59,6 +61,7 @@ struct MonitorCommand: AsyncParsableCommand {
         if let deadLetterTopic { s.deadLetterTopic = deadLetterTopic }
         if let db { s.database = db }
         if let examples { s.examples = examples }
+        if let examplesRetention { s.examplesRetention = try MonitorSettings.retention(examplesRetention, key: "--examples-retention") }
         if let checkpointInterval { s.checkpointInterval = checkpointInterval }
         if let statusInterval { s.statusInterval = statusInterval }
         if let sessionTimeout {
@@ -192,7 +195,8 @@ struct MonitorCommand: AsyncParsableCommand {
         JSONText.object([
             ("topic", s.topic), ("brokers", s.brokers.joined(separator: ",")), ("group", s.group),
             ("alerts_topic", s.resolvedAlertsTopic), ("dead_letter_topic", s.resolvedDeadLetterTopic),
-            ("examples", s.examples.rawValue), ("checkpoint_interval", String(s.checkpointInterval)),
+            ("examples", s.examples.rawValue), ("examples_retention", s.examplesRetention.map(MonitorSettings.ageText) ?? "keep all"),
+            ("checkpoint_interval", String(s.checkpointInterval)),
             ("model", l.configuration.model.rawValue), ("family", l.family.rawValue),
             ("input_dimension", l.inputDimension.map(String.init) ?? "auto"),
         ].map { ($0.0, JSONText.string($0.1)) })

@@ -301,9 +301,23 @@ struct MonitorService: Service {
         }
         publish(outgoing, pending: pending)
         try markDelivered(delivered)
+        if auditBatch.checkpoint != nil, let retention = settings.examplesRetention { prune(olderThan: retention) }
         var commit: [KafkaTopicPartition: Int64] = [:]
         for (tp, offset) in auditBatch.nextOffsets { commit[KafkaTopicPartition(topic: tp.topic, partition: tp.partition)] = offset }
         committer.submit(commit)
+    }
+
+    /// Deletes example rows older than `retention`, at most two checkpoint intervals' worth.
+    /// A failure is logged and left for the next checkpoint: rows kept longer lose nothing.
+    private func prune(olderThan retention: TimeInterval) {
+        do {
+            let pruned = try audit.pruneExamples(olderThan: Date().addingTimeInterval(-retention), maxRows: 2 * settings.checkpointInterval)
+            if pruned.rowsDeleted > 0 {
+                logger.info("pruned \(pruned.rowsDeleted) example row(s) older than the retention of \(MonitorSettings.ageText(retention)) (recorded in table retention)")
+            }
+        } catch {
+            logger.warning("pruning example rows older than \(MonitorSettings.ageText(retention)) failed (tried again after the next checkpoint): \(error)")
+        }
     }
 
     private func markDelivered(_ delivered: DeliveredAlerts) throws {

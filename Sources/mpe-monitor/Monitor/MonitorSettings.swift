@@ -28,6 +28,11 @@ struct MonitorSettings {
     var examples: AuditLog.ExampleMode = .all
     /// Examples learned between learner checkpoints.
     var checkpointInterval = 50_000
+    /// Seconds `examples` rows are kept (nil: for ever). After each checkpoint the monitor
+    /// deletes at most two checkpoint intervals' worth of older rows, so that it catches up
+    /// with a backlog of old rows at twice the rate rows arrive without holding a batch up
+    /// for long. At 190 bytes a row, one row per message fills a disk in months otherwise.
+    var examplesRetention: TimeInterval?
     /// Seconds between status lines.
     var statusInterval = 10.0
     /// Seconds allowed for a graceful shutdown.
@@ -59,9 +64,10 @@ struct MonitorSettings {
             }
         }
         if let monitor = try node.child("monitor") {
-            try monitor.allowOnly(["db", "examples", "checkpoint_interval", "status_interval", "shutdown_timeout"])
+            try monitor.allowOnly(["db", "examples", "examples_retention", "checkpoint_interval", "status_interval", "shutdown_timeout"])
             if let v = try monitor.string("db") { database = v }
             if let v = try monitor.choice("examples", AuditLog.ExampleMode.self) { examples = v }
+            if let v = try monitor.string("examples_retention") { examplesRetention = try Self.retention(v, key: "monitor.examples_retention") }
             if let v = try monitor.int("checkpoint_interval") { checkpointInterval = v }
             if let v = try monitor.double("status_interval") { statusInterval = v }
             if let v = try monitor.double("shutdown_timeout") { shutdownTimeout = v }
@@ -77,6 +83,22 @@ struct MonitorSettings {
         if let v = environment["MPE_ALERTS_TOPIC"], !v.isEmpty { alertsTopic = v }
         if let v = environment["MPE_DEAD_LETTER_TOPIC"], !v.isEmpty { deadLetterTopic = v }
         if let v = environment["MPE_DB"], !v.isEmpty { database = v }
+    }
+
+    /// An `examples_retention` value: an age such as 30d or 12h, more than zero.
+    static func retention(_ text: String, key: String) throws -> TimeInterval {
+        guard let age = QueryCommand.parseAge(text), age > 0 else {
+            throw ConfigurationProblem(message: "\(key) '\(text)': expected an age above zero such as 90s, 30m, 12h or 30d")
+        }
+        return age
+    }
+
+    /// An age in the unit that reads best: 30d, 12h, 90m, 45s.
+    static func ageText(_ seconds: TimeInterval) -> String {
+        for (unit, size) in [("d", 86400.0), ("h", 3600), ("m", 60)] where seconds >= size && seconds.truncatingRemainder(dividingBy: size) == 0 {
+            return "\(Int(seconds / size))\(unit)"
+        }
+        return seconds == seconds.rounded() ? "\(Int(seconds))s" : "\(seconds)s"
     }
 
     /// `host:port[,host:port]` as given on the command line or in `MPE_BROKERS`.

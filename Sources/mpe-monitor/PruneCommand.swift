@@ -1,0 +1,40 @@
+import ArgumentParser
+import AuditLog
+import Foundation
+
+/// `mpe-monitor prune --older-than 30d`: deletes `examples` rows written before a cut-off from
+/// the audit log, each step recorded in its `retention` table. Safe while a monitor writes the
+/// log: it works in transactions of 20,000 rows, and never past the newest checkpoint. For a
+/// running monitor `--examples-retention` does the same by itself after each checkpoint.
+struct PruneCommand: ParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "prune",
+        abstract: "Delete example rows older than an age from the audit log (each step recorded in its retention table)."
+    )
+
+    @Option(help: "The audit log.")
+    var db = "mpe-audit.sqlite"
+    @Option(name: .customLong("older-than"), help: "Delete example rows written before this: an age (90s, 30m, 6h, 30d) or an ISO 8601 time (2025-06-15T15:00:00Z, 2025-06-15).")
+    var olderThan: String
+
+    func validate() throws {
+        if QueryCommand.parseSince(olderThan, now: Date()) == nil {
+            throw ValidationError("--older-than \(olderThan): expected an age (90s, 30m, 6h, 30d) or an ISO 8601 time (2025-06-15T15:00:00Z, 2025-06-15)")
+        }
+    }
+
+    func run() throws {
+        guard FileManager.default.fileExists(atPath: db) else { throw ValidationError("no audit log at \(db)") }
+        guard let cutoff = QueryCommand.parseSince(olderThan, now: Date()) else { throw ValidationError("--older-than \(olderThan)") }
+        do {
+            let log = try AuditLog(path: db)
+            let pruned = try log.pruneExamples(olderThan: cutoff)
+            let remaining = try log.count(.examples)
+            print("pruned \(pruned.rowsDeleted) example row(s) written before \(QueryTable.timeText(cutoff)) in \(pruned.steps) step(s) "
+                  + "(table retention); \(remaining) remain")
+            try log.close()
+        } catch let error as AuditLogError {
+            throw ValidationError("cannot prune \(db): \(error)")
+        }
+    }
+}

@@ -109,7 +109,7 @@ struct MonitorService: Service {
                 let outgoing = processed.outgoing
                 let counts = BatchCounts(messages: processed.messages, learned: processor.examplesLearned - before, audit: auditBatch)
                 writing = Task {
-                    try self.persist(job, outgoing: outgoing, pending: pending, delivered: delivered, committer: committer)
+                    try self.persist(job, outgoing: outgoing, pending: pending, delivered: delivered, committer: committer, metrics: metrics)
                     totals.add(counts)
                     metrics.count(counts)
                 }
@@ -288,7 +288,7 @@ struct MonitorService: Service {
     /// marked, and Kafka's offsets follow SQLite's in the background (the next batch does not
     /// wait for the broker's answer; SQLite holds the truth, a lost commit costs nothing).
     private func persist(_ auditBatch: AuditBatch, outgoing: BatchProcessor.Outgoing, pending: PendingDeliveries,
-                         delivered: DeliveredAlerts, committer: KafkaCommitter) throws {
+                         delivered: DeliveredAlerts, committer: KafkaCommitter, metrics: MonitorMetrics) throws {
         let written = try audit.write(auditBatch)
         resume.advance(auditBatch.nextOffsets)
         var outgoing = outgoing
@@ -301,7 +301,7 @@ struct MonitorService: Service {
         }
         publish(outgoing, pending: pending)
         try markDelivered(delivered)
-        if auditBatch.checkpoint != nil, let retention = settings.examplesRetention { prune(olderThan: retention) }
+        if auditBatch.checkpoint != nil, let retention = settings.examplesRetention { prune(olderThan: retention, metrics: metrics) }
         var commit: [KafkaTopicPartition: Int64] = [:]
         for (tp, offset) in auditBatch.nextOffsets { commit[KafkaTopicPartition(topic: tp.topic, partition: tp.partition)] = offset }
         committer.submit(commit)
@@ -309,9 +309,10 @@ struct MonitorService: Service {
 
     /// Deletes example rows older than `retention`, at most two checkpoint intervals' worth.
     /// A failure is logged and left for the next checkpoint: rows kept longer lose nothing.
-    private func prune(olderThan retention: TimeInterval) {
+    private func prune(olderThan retention: TimeInterval, metrics: MonitorMetrics) {
         do {
             let pruned = try audit.pruneExamples(olderThan: Date().addingTimeInterval(-retention), maxRows: 2 * settings.checkpointInterval)
+            metrics.pruned.increment(by: pruned.rowsDeleted)
             if pruned.rowsDeleted > 0 {
                 logger.info("pruned \(pruned.rowsDeleted) example row(s) older than the retention of \(MonitorSettings.ageText(retention)) (recorded in table retention)")
             }

@@ -483,6 +483,23 @@ struct KafkaIntegrationTests {
         #expect(managedError?.message.contains("enable.auto.commit") == true)
     }
 
+    @Test("failed deliveries without a report stream are logged once per interval, not once per message; the counts hold them all")
+    func failedDeliveriesLoggedOnce() async throws {
+        let lines = CapturedLog()
+        var logger = Logger(label: "kafka-test-captured") { _ in CapturingLogHandler(log: lines) }
+        logger.logLevel = .warning
+        // Nothing listens on port 9: every message times out after 1 s, all within one interval.
+        let producer = try KafkaProducer(configuration: KafkaProducerConfiguration(
+            client: KafkaConfiguration(bootstrapServers: ["127.0.0.1:9"]), messageTimeoutMilliseconds: 1000), logger: logger)
+        for i in 0..<40 { try producer.send(KafkaProducerMessage(topic: "nowhere", partition: 0, value: Array(String(i).utf8))) }
+        try await producer.flush(timeout: .seconds(20))
+        #expect(producer.counts == KafkaProducerCounts(sent: 40, acknowledged: 0, failed: 40))
+        let failures = lines.messages.filter { $0.contains("not delivered") }
+        #expect(failures.count == 1, "\(failures)")
+        #expect(failures.first?.hasPrefix("message ") == true)
+        await producer.close()
+    }
+
     @Test("the consumer runs with a 10 ms fetch-queue backoff unless a property says otherwise")
     func fetchQueueBackoff() async throws {
         // librdkafka's own default (1000 ms) idles a consumer that drains its queue faster than
@@ -533,4 +550,28 @@ actor CommitLedger {
 actor MessageBox {
     var messages: [KafkaMessage] = []
     func add(_ message: KafkaMessage) { messages.append(message) }
+}
+
+/// Log lines kept for a test to read.
+final class CapturedLog: Sendable {
+    private let lines = Mutex<[String]>([])
+    func append(_ line: String) { lines.withLock { $0.append(line) } }
+    var messages: [String] { lines.withLock { $0 } }
+}
+
+/// A swift-log handler that appends every message to a `CapturedLog`.
+struct CapturingLogHandler: LogHandler {
+    let log: CapturedLog
+    var logLevel: Logger.Level = .trace
+    var metadata: Logger.Metadata = [:]
+
+    subscript(metadataKey key: String) -> Logger.Metadata.Value? {
+        get { metadata[key] }
+        set { metadata[key] = newValue }
+    }
+
+    func log(level: Logger.Level, message: Logger.Message, metadata: Logger.Metadata?, source: String,
+             file: String, function: String, line: UInt) {
+        log.append("\(message)")
+    }
 }

@@ -384,6 +384,10 @@ final class PendingDeliveries: Sendable {
     private let tracker = KafkaDeliveryTracker<Sent>()
     private let delivered: DeliveredAlerts
     private let logger: Logger
+    /// When a failed delivery was last logged, and the failures since: while the broker is
+    /// unreachable every alert fails, and one line each would bury the log.
+    private let failures = Mutex<(logged: ContinuousClock.Instant?, unlogged: Int)>((nil, 0))
+    static let failureLogInterval = Duration.seconds(10)
 
     init(delivered: DeliveredAlerts, logger: Logger) {
         self.delivered = delivered
@@ -404,19 +408,28 @@ final class PendingDeliveries: Sendable {
     var outstanding: Int { tracker.outstanding }
 
     private func settle(_ report: KafkaDeliveryReport, _ what: Sent) {
+        if report.acknowledged {
+            if case .alert(let alertID) = what { delivered.add(alertID) }
+            return
+        }
+        // The first failure, then at most one line per interval with the count since.
+        let unlogged: Int? = failures.withLock { state in
+            state.unlogged += 1
+            let now = ContinuousClock.now
+            if let last = state.logged, now - last < Self.failureLogInterval { return nil }
+            defer { state = (now, 0) }
+            return state.unlogged
+        }
+        guard let unlogged else { return }
         let reason = report.error.map { "\($0)" } ?? ""
+        let latest: String
         switch what {
         case .alert(let alertID):
-            if report.acknowledged {
-                delivered.add(alertID)
-            } else {
-                logger.warning("alert \(alertID) not delivered (it stays in the outbox and is re-sent at the next start): \(reason)")
-            }
+            latest = "alert \(alertID) not delivered (undelivered alerts stay in the outbox and are re-sent at the next start)"
         case .deadLetter(let key):
-            if !report.acknowledged {
-                logger.warning("dead letter \(key) not delivered to the dead-letter topic (it is in the audit log): \(reason)")
-            }
+            latest = "dead letter \(key) not delivered to the dead-letter topic (dead letters are in the audit log either way)"
         }
+        logger.warning("\(unlogged > 1 ? "\(unlogged) deliveries failed since the last such line; the latest: " : "")\(latest): \(reason)")
     }
 }
 

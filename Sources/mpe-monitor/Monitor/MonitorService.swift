@@ -202,6 +202,7 @@ struct MonitorService: Service {
         let reportsDue = ContinuousClock.now + .seconds(1)
         while pending.outstanding > 0, ContinuousClock.now < reportsDue { try? await Task.sleep(for: .milliseconds(10)) }
         try markDelivered(delivered)
+        pending.logRemainingFailures()
         if let line = status.finalLine(processor: processor) { logger.info("\(line)") }
     }
 
@@ -406,6 +407,15 @@ final class PendingDeliveries: Sendable {
 
     /// Messages sent and not yet reported.
     var outstanding: Int { tracker.outstanding }
+
+    /// Logs the failures not yet logged (at the end of a run, so none goes unmentioned).
+    func logRemainingFailures() {
+        let unlogged = failures.withLock { state in
+            defer { state.unlogged = 0 }
+            return state.unlogged
+        }
+        if unlogged > 0 { logger.warning("\(unlogged) more deliveries failed since the last such line (undelivered alerts stay in the outbox and are re-sent at the next start)") }
+    }
 
     private func settle(_ report: KafkaDeliveryReport, _ what: Sent) {
         if report.acknowledged {

@@ -272,13 +272,9 @@ final class KafkaProducerContext: KafkaLogSink, Sendable {
         var counts = KafkaProducerCounts()
         var polling = true
         var pollingDone = false
-        /// When a failed delivery was last logged, and the failures since (see `delivered`).
-        var failureLogged: ContinuousClock.Instant?
-        var failuresUnlogged = 0
+        /// Failed deliveries without a report stream: logged at most once per 10 s (see `delivered`).
+        var failureLog = LogThrottle(interval: .seconds(10))
     }
-
-    /// At most one log line per this long for failed deliveries without a report stream.
-    static let failureLogInterval = Duration.seconds(10)
 
     init(logger: Logger, reports: AsyncStream<KafkaDeliveryReport>.Continuation?) {
         self.logger = logger
@@ -326,19 +322,9 @@ final class KafkaProducerContext: KafkaLogSink, Sendable {
             // message would bury the log when the broker is down (600,000 lines for a
             // `kafka-bench fill` against a stopped broker): the first failure, then at most
             // one line per interval with the count. The counts hold every failure.
-            let line: String? = state.withLock { state in
-                state.failuresUnlogged += 1
-                let now = ContinuousClock.now
-                if let last = state.failureLogged, now - last < Self.failureLogInterval { return nil }
-                defer {
-                    state.failureLogged = now
-                    state.failuresUnlogged = 0
-                }
-                return state.failuresUnlogged == 1
-                    ? "message \(id) not delivered: \(error)"
-                    : "\(state.failuresUnlogged) messages not delivered since the last such line, the latest \(id): \(error)"
+            if let count = state.withLock({ $0.failureLog.record() }) {
+                logger.warning("\(count == 1 ? "message \(id) not delivered" : "\(count) messages not delivered since the last such line, the latest \(id)"): \(error)")
             }
-            if let line { logger.warning("\(line)") }
         }
         reports?.yield(KafkaDeliveryReport(messageID: id, topicPartition: tp,
                                            offset: error == nil ? KafkaOffset.concrete(raw.offset) : nil, error: error))

@@ -73,8 +73,7 @@ struct MonitorService: Service {
         var assigned = Set((0..<partitions).map { KafkaTopicPartition(topic: settings.topic, partition: Int32($0)) })
         let totals = DurableTotals()
         var status = StatusReporter(interval: settings.statusInterval, totals: totals)
-        var errorsLogged = ContinuousClock.now - .seconds(3600)
-        var errorsSinceLog = 0
+        var kafkaErrors = LogThrottle(interval: .seconds(settings.statusInterval))
 
         // The write in flight; once its rows and offsets are durable it adds its batch to the
         // counters (status line, metrics), so that they never count what a crash would lose.
@@ -170,11 +169,8 @@ struct MonitorService: Service {
                 }
             case .error(let error):
                 if error.isFatal { throw error }
-                errorsSinceLog += 1
-                if ContinuousClock.now - errorsLogged > .seconds(settings.statusInterval) {
-                    logger.warning("kafka: \(error)\(errorsSinceLog > 1 ? " (\(errorsSinceLog) errors since the last report)" : "")")
-                    errorsLogged = ContinuousClock.now
-                    errorsSinceLog = 0
+                if let count = kafkaErrors.record() {
+                    logger.warning("kafka: \(error)\(count > 1 ? " (\(count) errors since the last report)" : "")")
                 }
             }
             if let line = status.lineIfDue(processor: processor, lag: (try? consumer.lag()) ?? []) { logger.info("\(line)") }
@@ -385,10 +381,9 @@ final class PendingDeliveries: Sendable {
     private let tracker = KafkaDeliveryTracker<Sent>()
     private let delivered: DeliveredAlerts
     private let logger: Logger
-    /// When a failed delivery was last logged, and the failures since: while the broker is
-    /// unreachable every alert fails, and one line each would bury the log.
-    private let failures = Mutex<(logged: ContinuousClock.Instant?, unlogged: Int)>((nil, 0))
-    static let failureLogInterval = Duration.seconds(10)
+    /// Failed deliveries: while the broker is unreachable every alert fails, and one line
+    /// each would bury the log.
+    private let failures = Mutex(LogThrottle(interval: .seconds(10)))
 
     init(delivered: DeliveredAlerts, logger: Logger) {
         self.delivered = delivered
@@ -410,10 +405,7 @@ final class PendingDeliveries: Sendable {
 
     /// Logs the failures not yet logged (at the end of a run, so none goes unmentioned).
     func logRemainingFailures() {
-        let unlogged = failures.withLock { state in
-            defer { state.unlogged = 0 }
-            return state.unlogged
-        }
+        let unlogged = failures.withLock { $0.drain() }
         if unlogged > 0 { logger.warning("\(unlogged) more deliveries failed since the last such line (undelivered alerts stay in the outbox and are re-sent at the next start)") }
     }
 
@@ -423,14 +415,7 @@ final class PendingDeliveries: Sendable {
             return
         }
         // The first failure, then at most one line per interval with the count since.
-        let unlogged: Int? = failures.withLock { state in
-            state.unlogged += 1
-            let now = ContinuousClock.now
-            if let last = state.logged, now - last < Self.failureLogInterval { return nil }
-            defer { state = (now, 0) }
-            return state.unlogged
-        }
-        guard let unlogged else { return }
+        guard let unlogged = failures.withLock({ $0.record() }) else { return }
         let reason = report.error.map { "\($0)" } ?? ""
         let latest: String
         switch what {

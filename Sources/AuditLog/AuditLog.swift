@@ -173,10 +173,9 @@ public final class AuditLog: Sendable {
                 try pool.write { db in try BatchWriter.pruneExamples(olderThan: cutoff.timeIntervalSince1970, take: take, at: time.timeIntervalSince1970, db: db) }
             }
             guard let deleted else { break }
-            result.rowsDeleted += deleted.rows
-            result.upToID = deleted.upToID
+            result.rowsDeleted += deleted
             result.steps += 1
-            if deleted.rows < take { break }
+            if deleted < take { break }
         }
         return result
     }
@@ -433,8 +432,6 @@ public final class AuditLog: Sendable {
 public struct PruneResult: Sendable, Equatable {
     /// Example rows deleted.
     public var rowsDeleted = 0
-    /// The largest row id deleted, if any.
-    public var upToID: Int64?
     /// Transactions (each with its `retention` record).
     public var steps = 0
 }

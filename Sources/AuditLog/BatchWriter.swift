@@ -192,8 +192,8 @@ enum BatchWriter {
     /// time), deleted after their `retention` record is inserted (the delete trigger checks
     /// it). Rows are taken in id order and the step ends at the first row not old enough, so a
     /// clock that stepped back cannot carry a newer row along. Returns nil when nothing was
-    /// old enough.
-    static func pruneExamples(olderThan cutoff: Double, take: Int, at time: Double, db: Database) throws -> (rows: Int, upToID: Int64)? {
+    /// old enough, else the rows deleted.
+    static func pruneExamples(olderThan cutoff: Double, take: Int, at time: Double, db: Database) throws -> Int? {
         guard let newestCheckpoint = try Double.fetchOne(db, sql: "SELECT MAX(created_at) FROM checkpoints") else { return nil }
         var upTo: Int64?
         var rows = 0
@@ -208,7 +208,7 @@ enum BatchWriter {
             sql: "INSERT INTO retention (table_name, up_to_id, rows_deleted, older_than, time) VALUES ('examples', ?, ?, ?, ?)",
             arguments: [upTo, rows, cutoff, time])
         try db.execute(sql: "DELETE FROM examples WHERE id <= ?", arguments: [upTo])
-        return (rows, upTo)
+        return rows
     }
 
     /// Deletes all but the newest `keep` checkpoints.

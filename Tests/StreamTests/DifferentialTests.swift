@@ -62,4 +62,29 @@ import Testing
             #expect(try fixed.decode(line.text.utf8.lazy.map { $0 }) == fromString)
         }
     }
+
+    /// The one-pass reading of `x` (a fixed dimension, plain decimals only) against
+    /// `Double(String)`: integer parts of every length, fractions with leading zeros, signs, and
+    /// now and then more than 19 significant digits, which sends the line to the general loop.
+    @Test func plainDecimalsMatchDoubleFromString() throws {
+        var rng = SplitMix64(seed: 11)
+        let decoder = ExampleDecoder(dimension: 16)
+        func digits(_ n: Int, leadingNonZero: Bool) -> String {
+            (0..<n).map { i in String(Int.random(in: (i == 0 && leadingNonZero ? 1 : 0)...9, using: &rng)) }.joined()
+        }
+        for _ in 0..<3000 {
+            let tokens = (0..<16).map { _ -> String in
+                var token = Bool.random(using: &rng) ? "-" : ""
+                token += Bool.random(using: &rng) ? "0" : digits(Int.random(in: 1...14, using: &rng), leadingNonZero: true)
+                if Int.random(in: 0..<4, using: &rng) > 0 {
+                    token += "." + String(repeating: "0", count: Int.random(in: 0...6, using: &rng))
+                        + digits(Int.random(in: 1...12, using: &rng), leadingNonZero: false)
+                }
+                return token
+            }
+            let line = #"{"id":"p","x":["# + tokens.joined(separator: ",") + #"],"y":1}"#
+            let message = try decoder.decode(line)
+            #expect(message.x.map(\.bitPattern) == tokens.map { Double($0)?.bitPattern }, "\(line)")
+        }
+    }
 }

@@ -74,6 +74,30 @@ import Testing
         }
     }
 
+    /// With a dimension set, `x` is read in one pass when it holds plain decimals and by the
+    /// general loop otherwise; whichever reads it, the values and the errors are those of a
+    /// decoder without a dimension (bar the dimension check itself).
+    @Test(arguments: [
+        "[0,0.0039,-0.8125]", "[ 1 , -0 , 12.50 ]", "[1e3,2,3]", "[1,2,0.1e-2]", "[1,2,12345678901234567890]",
+        "[0.000000000000000000000000001234,1,2]", "[1,2,3,4]", "[1,2]", "[]", "[1,2,", "[1,,2]", "[1,2,]",
+        "[01,2,3]", "[1,2 3]", #"[1,"a",3]"#, "[1e999,2,3]", "[1,2,3e999]", "[1.,2,3]", "[-,2,3]", "[1,2,3",
+    ])
+    func fixedDimensionReadsXLikeTheGeneralLoop(x: String) throws {
+        let line = #"{"id":"a","x":"# + x + #","y":0}"#
+        let fixed = ExampleDecoder(dimension: 3)
+        let free = ExampleDecoder()
+        switch (Result { () throws(ExampleDecodeError) in try free.decode(line) }) {
+        case .success(let reference):
+            if reference.x.count == 3 {
+                #expect(try fixed.decode(line).x.map(\.bitPattern) == reference.x.map(\.bitPattern), "\(x)")
+            } else {
+                #expect(throws: ExampleDecodeError(.wrongDimension(expected: 3, got: reference.x.count))) { try fixed.decode(line) }
+            }
+        case .failure(let reference):
+            #expect(throws: reference, "\(x)") { try fixed.decode(line) }
+        }
+    }
+
     @Test(arguments: [
         (#"{"x":[],"y":0}"#, "id"), (#"{"id":"a","y":0}"#, "x"), (#"{"id":"a","x":[]}"#, "y"), ("{}", "id"),
     ])

@@ -570,8 +570,7 @@ struct CapturingLogHandler: LogHandler {
         set { metadata[key] = newValue }
     }
 
-    func log(level: Logger.Level, message: Logger.Message, metadata: Logger.Metadata?, source: String,
-             file: String, function: String, line: UInt) {
-        log.append("\(message)")
+    func log(event: LogEvent) {
+        log.append("\(event.message)")
     }
 }

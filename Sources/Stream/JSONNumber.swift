@@ -150,26 +150,17 @@ extension JSONScanner {
             }
         }
         guard digits <= 19, digit != ASCII.lowerE &- ASCII.zero, digit != ASCII.upperE &- ASCII.zero else { return nil }
-        let magnitude: Double
-        if significand == 0 {
-            magnitude = 0
-        } else if let value = DecimalToDouble.convert(significand: significand, exponent: exponent) {
-            magnitude = value
-        } else {
-            return nil
-        }
+        guard let value = DecimalToDouble.signedValue(negative: negative, significand: significand, exponent: exponent) else { return nil }
         pos = p
-        return negative ? -magnitude : magnitude
+        return value
     }
 
     /// The `Double` nearest to the token (ties to even), bit-identical to `Double(String)` on its
     /// text. Out-of-range values come back as ±infinity or ±0, like `Double(String)`.
     func doubleValue(_ token: JSONNumberToken) -> Double {
-        if token.significandIsExact {
-            if token.significand == 0 { return token.negative ? -0.0 : 0.0 }
-            if let magnitude = DecimalToDouble.convert(significand: token.significand, exponent: token.exponent) {
-                return token.negative ? -magnitude : magnitude
-            }
+        if token.significandIsExact,
+           let value = DecimalToDouble.signedValue(negative: token.negative, significand: token.significand, exponent: token.exponent) {
+            return value
         }
         return slowDoubleValue(token)
     }
@@ -211,6 +202,15 @@ enum DecimalToDouble {
         for _ in 1...maxExactExponent { powers.append(powers[powers.count - 1] * 5) }
         return powers
     }()
+
+    /// `±significand * 10^exponent` (±0 for a zero significand), or nil where `convert` declines:
+    /// the one conversion both the token path and `plainDecimal` use.
+    @inline(__always)
+    static func signedValue(negative: Bool, significand: UInt64, exponent: Int) -> Double? {
+        if significand == 0 { return negative ? -0.0 : 0.0 }
+        guard let magnitude = convert(significand: significand, exponent: exponent) else { return nil }
+        return negative ? -magnitude : magnitude
+    }
 
     /// The nearest Double to `significand * 10^exponent` for `significand > 0`, or nil when this
     /// routine cannot guarantee correct rounding.

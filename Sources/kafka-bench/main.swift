@@ -142,7 +142,7 @@ enum BenchError: Error, CustomStringConvertible {
 }
 
 func decodeOffline(_ options: Options) throws {
-    var count = options.int("count", 200_000)
+    let count = options.int("count", 200_000)
     var dimension = options.int("dimension", 64)
     let lines: [[UInt8]]
     if let path = options.values["file"] {
@@ -158,7 +158,6 @@ func decodeOffline(_ options: Options) throws {
         let encoder = ExampleEncoder()
         lines = (0..<count).map { encoder.encode(exampleMessage($0, dimension: dimension, random: &random)) }
     }
-    count = lines.count
     let decoder = ExampleDecoder(dimension: dimension)
     var sum = 0.0
     // Best of five passes each: this machine's speed drifts by tens of percent within a minute,

@@ -44,6 +44,9 @@ public struct StreamingQuantile: Sendable, Equatable {
             }
             return
         }
+        // Lanes are only ever addressed by constant indices and whole-vector operations: a lane
+        // picked by a variable index sends the vector through the stack, and reading it back
+        // stalled on the store (40 % of this function's samples before).
         let k: Int
         if x < heights[0] {
             heights[0] = x
@@ -52,27 +55,36 @@ public struct StreamingQuantile: Sendable, Equatable {
             heights[4] = x
             k = 3
         } else {
-            var i = 0
-            while !(x < heights[i + 1]) { i += 1 }
-            k = i
+            k = x < heights[1] ? 0 : x < heights[2] ? 1 : x < heights[3] ? 2 : 3
         }
-        for i in (k + 1)..<5 { positions[i] += 1 }
+        // Markers k+1…4 move up one; lanes 5–7 stay 0.
+        positions += SIMD8(repeating: 0).replacing(with: 1, where: (StreamingQuantile.lanes .> Double(k)) .& (StreamingQuantile.lanes .< 5))
         desired += increments
-        for i in 1...3 {
-            let d = desired[i] - positions[i]
-            if (d >= 1 && positions[i + 1] - positions[i] > 1) || (d <= -1 && positions[i - 1] - positions[i] < -1) {
-                let s: Double = d > 0 ? 1 : -1
-                let candidate = parabolic(i, s)
-                if heights[i - 1] < candidate && candidate < heights[i + 1] {
-                    heights[i] = candidate
-                } else {
-                    heights[i] = linear(i, s)
-                }
-                positions[i] += s
+        adjust(1)
+        adjust(2)
+        adjust(3)
+    }
+
+    private static let lanes = SIMD8<Double>(0, 1, 2, 3, 4, 5, 6, 7)
+
+    /// Moves marker `i` one position toward its desired one when it is off by one or more and
+    /// its neighbour leaves room (P²'s adjustment step).
+    @inline(__always)
+    private mutating func adjust(_ i: Int) {
+        let d = desired[i] - positions[i]
+        if (d >= 1 && positions[i + 1] - positions[i] > 1) || (d <= -1 && positions[i - 1] - positions[i] < -1) {
+            let s: Double = d > 0 ? 1 : -1
+            let candidate = parabolic(i, s)
+            if heights[i - 1] < candidate && candidate < heights[i + 1] {
+                heights[i] = candidate
+            } else {
+                heights[i] = linear(i, s)
             }
+            positions[i] += s
         }
     }
 
+    @inline(__always)
     private func parabolic(_ i: Int, _ s: Double) -> Double {
         let q = heights, n = positions
         return q[i] + s / (n[i + 1] - n[i - 1]) * (
@@ -80,9 +92,10 @@ public struct StreamingQuantile: Sendable, Equatable {
             + (n[i + 1] - n[i] - s) * (q[i] - q[i - 1]) / (n[i] - n[i - 1]))
     }
 
+    @inline(__always)
     private func linear(_ i: Int, _ s: Double) -> Double {
-        let j = i + Int(s)
-        return heights[i] + s * (heights[j] - heights[i]) / (positions[j] - positions[i])
+        let (hj, nj) = s > 0 ? (heights[i + 1], positions[i + 1]) : (heights[i - 1], positions[i - 1])
+        return heights[i] + s * (hj - heights[i]) / (nj - positions[i])
     }
 
     func write(to w: inout SnapshotWriter) {

@@ -85,7 +85,8 @@ let package = Package(
                 .product(name: "GRDBSQLite", package: "GRDB.swift"),
             ]
         ),
-        .testTarget(name: "OnlineMPETests", dependencies: ["OnlineMPE"]),
+        // Fixtures: snapshots written by earlier builds, read through #filePath.
+        .testTarget(name: "OnlineMPETests", dependencies: ["OnlineMPE"], exclude: ["Fixtures"]),
         .testTarget(
             name: "MonitorTests",
             dependencies: ["AuditLog", .product(name: "GRDB", package: "GRDB.swift")]

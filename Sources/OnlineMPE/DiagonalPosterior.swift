@@ -128,6 +128,87 @@ struct DiagonalPosterior: PosteriorFamily {
         writer.write(precision)
     }
 
+    var propagatesRemovals: Bool { true }
+
+    /// `x̄ᵀδ` for the source's removal `δ` followed through the later updates (see
+    /// `ForecastCalibration`): `δ₀ = w e_k x̄_j / S'_kj`, the corrected form's removal (its
+    /// `x̄ᵀδ₀` is the diagonal `f̃ − f`), then per later site `t`
+    /// `δ_kj ← δ_kj − ((wΛ_t u)_k x̄_tj + (1−γ)δ₀ δ_kj)/S_kj` with `u_k = Σ_j δ_kj x̄_tj`. One
+    /// pass over the K×D shift per site: the pass that applies site t also sums `u` for the
+    /// next one (and, after the last, the read-out against the source's own input).
+    func propagatedRemovalShift(source: RemovalSource, later: LaterSites, scratch: UnsafeMutablePointer<Double>,
+                                into shift: UnsafeMutablePointer<Double>) -> Bool {
+        let k = rows
+        let d = columns
+        let delta = scratch
+        var u = scratch + k * d
+        var next = u + k
+        let refill = SIMD4<Double>(repeating: (1 - forgetting) * priorPrecision)
+        let refill1 = (1 - forgetting) * priorPrecision
+        let stride = MemoryLayout<Double>.stride
+        precision.withStart { s in
+            variance.withStart { v in
+                let x = source.input
+                for r in 0..<k {
+                    let removed = source.weight * source.lambdaDiagonal[r]
+                    let g = source.weight * source.e[r]
+                    for j in 0..<d {
+                        let xj = x[j]
+                        delta[r * d + j] = g * xj / max(s[r * d + j] - removed * xj * xj, priorPrecision)
+                    }
+                }
+                // u for the first site to apply, or the read-out when there is none.
+                let firstReadout = later.slots.first.map { later.inputs + $0 * d } ?? x
+                for r in 0..<k { u[r] = DenseKernels.dot(UnsafePointer(delta + r * d), firstReadout, d) }
+                var w4 = [Double](repeating: 0, count: k)
+                for (index, slot) in later.slots.enumerated() {
+                    let xt = UnsafeRawPointer(later.inputs + slot * d)
+                    let readout = index + 1 < later.slots.count ? later.inputs + later.slots[index + 1] * d : x
+                    let nr = UnsafeRawPointer(readout)
+                    let wt = later.weights[slot]
+                    let pt = later.p + slot * later.stride
+                    // (wΛ_t u)_k: softmax Λ = diag(p) − ppᵀ; otherwise the one value of diag Λ.
+                    if later.softmax {
+                        var pu = 0.0
+                        for l in 0..<k { pu += pt[l] * u[l] }
+                        for r in 0..<k { w4[r] = wt * pt[r] * (u[r] - pu) }
+                    } else {
+                        for r in 0..<k { w4[r] = wt * later.lambdaDiagonal[slot * later.stride + r] * u[r] }
+                    }
+                    for r in 0..<k {
+                        let pull = SIMD4<Double>(repeating: w4[r])
+                        let dk = UnsafeMutableRawPointer(delta + r * d)
+                        let vk = UnsafeRawPointer(v + r * d)
+                        var acc = SIMD4<Double>(repeating: 0)
+                        var j = 0
+                        while j + 4 <= d {
+                            let o = j * stride
+                            let dl = dk.loadUnaligned(fromByteOffset: o, as: SIMD4<Double>.self)
+                            let xv = xt.loadUnaligned(fromByteOffset: o, as: SIMD4<Double>.self)
+                            let vv = vk.loadUnaligned(fromByteOffset: o, as: SIMD4<Double>.self)
+                            let updated = dl - (pull * xv + refill * dl) * vv
+                            dk.storeBytes(of: updated, toByteOffset: o, as: SIMD4<Double>.self)
+                            acc += updated * nr.loadUnaligned(fromByteOffset: o, as: SIMD4<Double>.self)
+                            j += 4
+                        }
+                        var sum = acc.sum()
+                        let xs = later.inputs + slot * d
+                        while j < d {
+                            let i = r * d + j
+                            delta[i] -= (w4[r] * xs[j] + refill1 * delta[i]) * v[i]
+                            sum += delta[i] * readout[j]
+                            j += 1
+                        }
+                        next[r] = sum
+                    }
+                    swap(&u, &next)
+                }
+                for r in 0..<k { shift[r] = u[r] }
+            }
+        }
+        return true
+    }
+
     init(configuration c: LearnerConfiguration, from reader: inout SnapshotReader) throws(SnapshotError) {
         self.init(configuration: c)
         mean = try reader.readDoubles(count: c.parameterCount, what: "posterior mean")

@@ -20,6 +20,9 @@ public struct GeneralizationSnapshot: Sendable, Equatable {
     /// Re-scorings in which the corrected perturbation was undefined for some example and the
     /// first-order form stood in (full family only), counted since the start.
     public var correctedFallbacks: Int
+    /// The factor `looNLL` and `looError` scaled each remembered example's leave-one-out shift
+    /// by (`ForecastCalibration`): 1 where no calibration applies.
+    public var looCalibration: Double = 1
 }
 
 /// A remembered example's scores after a re-scoring under the current posterior.

@@ -26,14 +26,15 @@ extension OnlineLearner {
         w.write(gramStep)
         w.write(latestGeneralization != nil)
         if let g = latestGeneralization { g.write(to: &w) }
+        calibration.write(to: &w)
         return SnapshotEnvelope.seal(w.bytes)
     }
 
     /// Restores a learner from `snapshot()` bytes. Corrupt, truncated or incompatible bytes are
     /// refused; if `expecting` is given, a snapshot written with other settings is refused too.
     public init(restoring bytes: [UInt8], expecting expected: LearnerConfiguration? = nil) throws(SnapshotError) {
-        let payload = try SnapshotEnvelope.open(bytes)
-        var r = SnapshotReader(payload)
+        let (version, payload) = try SnapshotEnvelope.openVersioned(bytes)
+        var r = SnapshotReader(payload, version: version)
         let c = try LearnerConfiguration(from: &r)
         if let expected, expected != c {
             throw .configurationMismatch(LearnerConfiguration.difference(expected, c))
@@ -68,6 +69,8 @@ extension OnlineLearner {
         if try r.readBool(what: "generalization present") {
             latestGeneralization = try GeneralizationSnapshot(from: &r)
         }
+        // Version 2 had no calibration: it starts empty, as in a new learner.
+        if r.version >= 3 { try calibration.read(from: &r) }
         guard r.isAtEnd else { throw .invalid(what: "unread bytes at the end of the payload") }
         guard step >= 0, memory.offered == step else { throw .invalid(what: "memory saw \(memory.offered) examples, learner \(step)") }
     }
@@ -81,17 +84,19 @@ extension GeneralizationSnapshot {
             w.write(v)
         }
         w.write(correctedFallbacks)
+        w.write(looCalibration)
     }
 
     init(from r: inout SnapshotReader) throws(SnapshotError) {
         let what = "generalization snapshot"
-        self.init(
+        try self.init(
             step: try r.readInt(what: what), memoryCount: try r.readInt(what: what),
             looNLL: try r.readDouble(what: what), looError: try r.readDouble(what: what),
             memoryPrequentialNLL: try r.readDouble(what: what), memoryPrequentialError: try r.readDouble(what: what),
             prequentialNLL: try r.readDouble(what: what), prequentialError: try r.readDouble(what: what),
             recentPrequentialNLL: try r.readDouble(what: what), recentPrequentialError: try r.readDouble(what: what),
-            correctedFallbacks: try r.readInt(what: what))
+            correctedFallbacks: try r.readInt(what: what),
+            looCalibration: r.version >= 3 ? try r.readDouble(what: what) : 1)
     }
 }
 
@@ -110,6 +115,7 @@ extension LearnerConfiguration {
         w.write(memory.capacity)
         w.write(memory.policy.rawValue)
         w.write(memory.rescoreInterval)
+        w.write(memory.calibrationSamples)
         w.write(inputCurvature.probes)
         w.write(inputCurvature.step)
         w.write(inputCurvature.forceFiniteDifference)
@@ -145,7 +151,8 @@ extension LearnerConfiguration {
         let window = try r.readInt(what: "relinearization window")
         let perturbation = try choice(PerturbationKind.self, "perturbation", &r)
         let memory = MemorySettings(capacity: try r.readInt(what: "memory capacity"), policy: try choice(MemoryPolicy.self, "memory policy", &r),
-                                    rescoreInterval: try r.readInt(what: "rescore interval"))
+                                    rescoreInterval: try r.readInt(what: "rescore interval"),
+                                    calibrationSamples: r.version >= 3 ? try r.readInt(what: "calibration samples") : MemorySettings().calibrationSamples)
         let input = InputCurvatureSettings(probes: try r.readInt(what: "probes"), step: try r.readDouble(what: "curvature step"),
                                            forceFiniteDifference: try r.readBool(what: "finite difference"))
         let ivon = IVONSettings(beta1: try r.readDouble(what: "beta1"), beta2: try r.readDouble(what: "beta2"),

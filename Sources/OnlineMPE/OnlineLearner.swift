@@ -28,6 +28,14 @@ public struct OnlineLearner: Sendable {
     var gram: [Double]
     var gramStep = -1
     public internal(set) var latestGeneralization: GeneralizationSnapshot?
+    /// The forecast's calibration factor and its history (state: snapshotted).
+    var calibration = ForecastCalibration()
+    /// Per memory slot, what a re-scoring found (f, f̃, p, diag Λ, e: K values each) and the
+    /// slot's effective weight, kept for the calibration and the calibrated forecast; and the
+    /// shift being followed. Scratch, rebuilt by every re-scoring, never snapshotted.
+    var forecastCache: [Double] = []
+    var forecastWeights: [Double] = []
+    var propagationScratch: [Double] = []
     /// Optional only so that `learn` can move it out and back (`take()`) with no reference
     /// counting on its two dozen buffers; it is nil only while checked out.
     var workspace: Workspace?
@@ -335,6 +343,14 @@ public struct OnlineLearner: Sendable {
         var examples: [RescoredExample] = []
         examples.reserveCapacity(memory.count)
         var flags: [Flag] = []
+        let k = configuration.outputs
+        let calibrating = configuration.memory.calibrationSamples > 0 && configuration.memory.policy == .window
+            && posterior.propagatesRemovals && memory.count >= 2
+        if calibrating && forecastCache.count != memory.capacity * 5 * k {
+            forecastCache = .init(repeating: 0, count: memory.capacity * 5 * k)
+            forecastWeights = .init(repeating: 0, count: memory.capacity)
+            propagationScratch = .init(repeating: 0, count: k * columns + 2 * k)
+        }
         for slot in 0..<memory.count {
             memory.inputs.withStart { src in ws.input.withMutableStart { $0.update(from: src + slot * columns, count: columns) } }
             let y = memory.labels[slot]
@@ -342,6 +358,17 @@ public struct OnlineLearner: Sendable {
             let age = step - memory.arrivalSteps[slot]
             let weight = memory.weights[slot] * (gamma < 1 ? pow(gamma, Double(age)) : 1)
             var s = score(label: y, weight: weight, workspace: &ws)
+            if calibrating {
+                forecastWeights[slot] = weight
+                forecastCache.withMutableStart { cache in
+                    let c = cache + slot * 5 * k
+                    c.update(from: ws.f, count: k)
+                    (c + k).update(from: ws.fTilde, count: k)
+                    (c + 2 * k).update(from: ws.p, count: k)
+                    (c + 3 * k).update(from: ws.lambdaDiagonal, count: k)
+                    (c + 4 * k).update(from: ws.e, count: k)
+                }
+            }
             memory.curvatureSum[slot] += s.curvature
             memory.curvatureCount[slot] += 1
             s.curvature = memory.curvatureSum[slot] / Double(memory.curvatureCount[slot])
@@ -360,12 +387,35 @@ public struct OnlineLearner: Sendable {
                                   predictedLabel: s.looPredicted, scores: s, reason: reason + " (re-scored)"))
             }
         }
+        if calibrating {
+            calibrate()
+            let factor = calibration.factor
+            if factor != 1 {
+                // The forecast from the calibrated shifts `f + c·(f̃ − f)`; the examples' own
+                // scores above keep the uncalibrated ones.
+                looNLL = 0
+                looError = 0
+                forecastCache.withStart { cache in
+                    for slot in 0..<memory.count {
+                        let c = cache + slot * 5 * k
+                        for r in 0..<k { ws.fTilde[r] = c[r] + factor * (c[k + r] - c[r]) }
+                        ws.fTilde.withStart { f in ws.pTilde.withMutableStart { p in layer.probabilities(f: f, into: p) } }
+                        let y = memory.labels[slot]
+                        ws.pTilde.withStart { p in
+                            looNLL += layer.negativeLogLikelihood(p: p, y: y)
+                            looError += layer.error(p: p, y: y)
+                        }
+                    }
+                }
+            }
+        }
         let n = Double(max(memory.count, 1))
         let snapshot = GeneralizationSnapshot(
             step: step, memoryCount: memory.count, looNLL: looNLL / n, looError: looError / n,
             memoryPrequentialNLL: arrivalNLL / n, memoryPrequentialError: arrivalError / n,
             prequentialNLL: prequentialNLLSum / Double(step), prequentialError: prequentialErrorSum / Double(step),
-            recentPrequentialNLL: recentNLL, recentPrequentialError: recentError, correctedFallbacks: correctedFallbacks)
+            recentPrequentialNLL: recentNLL, recentPrequentialError: recentError, correctedFallbacks: correctedFallbacks,
+            looCalibration: calibrating ? calibration.factor : 1)
         latestGeneralization = snapshot
         var drift: [DriftEvent] = []
         fresh.sort { $0.arrival < $1.arrival }
@@ -379,6 +429,76 @@ public struct OnlineLearner: Sendable {
             }
         }
         return (Rescoring(generalization: snapshot, examples: examples), flags, drift)
+    }
+
+    /// Follows the removal of `memory.calibrationSamples` remembered examples, one drawn from
+    /// each age stratum of the window, through the updates learned since, and adds their
+    /// propagated and diagonal shifts to the calibration (see `ForecastCalibration`). Uses the
+    /// values the re-scoring just cached.
+    mutating func calibrate() {
+        let order = arrivalOrder()
+        let n = order.count
+        let strata = min(configuration.memory.calibrationSamples, n)
+        var propagated = 0.0
+        var diagonal = 0.0
+        for q in 0..<strata {
+            let lo = q * n / strata
+            let hi = (q + 1) * n / strata
+            guard hi > lo else { continue }
+            let a = lo + Int(random.next() % UInt64(hi - lo))
+            guard let shifts = followedRemoval(order: order, position: a) else { return }
+            for r in shifts.e.indices {
+                propagated += shifts.e[r] * shifts.propagated[r]
+                diagonal += shifts.e[r] * shifts.diagonal[r]
+            }
+        }
+        calibration.add(propagated: propagated, diagonal: diagonal)
+    }
+
+    /// The window's slots in arrival order: a ring that starts at the oldest slot once full.
+    func arrivalOrder() -> [Int] {
+        let n = memory.count
+        let start = n < memory.capacity ? 0 : memory.offered % memory.capacity
+        return (0..<n).map { (start + $0) % memory.capacity }
+    }
+
+    /// For the example at arrival position `a` of `order`, as of the latest re-scoring (which
+    /// must have filled the forecast cache): its removal's output shift followed through the
+    /// examples after it, its diagonal shift `f̃ − f`, and its `e`; nil where the family does
+    /// not follow removals.
+    mutating func followedRemoval(order: [Int], position a: Int) -> (propagated: [Double], diagonal: [Double], e: [Double])? {
+        let k = configuration.outputs
+        let columns = configuration.augmentedDimension
+        guard forecastCache.count == memory.capacity * 5 * k, a >= 0, a < order.count else { return nil }
+        let source = order[a]
+        let softmax = configuration.model == .softmax
+        var propagated = [Double](repeating: 0, count: k)
+        let followed = forecastCache.withStart { cache in
+            memory.inputs.withStart { inputs in
+                forecastWeights.withStart { weights in
+                    propagationScratch.withMutableStart { scratch in
+                        order.withUnsafeBufferPointer { all in
+                            propagated.withUnsafeMutableBufferPointer { shift in
+                                let c = cache + source * 5 * k
+                                let later = LaterSites(
+                                    slots: UnsafeBufferPointer(rebasing: all[(a + 1)...]), inputs: inputs, weights: weights,
+                                    p: cache + 2 * k, lambdaDiagonal: cache + 3 * k, softmax: softmax, stride: 5 * k)
+                                let removal = RemovalSource(input: inputs + source * columns, weight: weights[source],
+                                                            e: c + 4 * k, lambdaDiagonal: c + 3 * k)
+                                return shift.baseAddress.map {
+                                    posterior.propagatedRemovalShift(source: removal, later: later, scratch: scratch, into: $0)
+                                } ?? false
+                            }
+                        }
+                    }
+                }
+            }
+        }
+        guard followed else { return nil }
+        let base = source * 5 * k
+        let diagonal = (0..<k).map { forecastCache[base + k + $0] - forecastCache[base + $0] }
+        let e = Array(forecastCache[(base + 4 * k)..<(base + 5 * k)])
+        return (propagated, diagonal, e)
     }
 
     /// Re-scores the memory under the current posterior now (as at the end of a stream) and

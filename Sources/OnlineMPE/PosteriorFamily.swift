@@ -21,4 +21,20 @@ protocol PosteriorFamily: Sendable {
     func perturb(weight: Double, kind: PerturbationKind, workspace: inout Workspace) -> Bool
 
     func write(to writer: inout SnapshotWriter)
+
+    /// Whether `propagatedRemovalShift` is implemented.
+    var propagatesRemovals: Bool { get }
+
+    /// Writes into `shift` (K values) `x̄ᵀδ` for the removal `δ` of `source`'s site followed
+    /// through the updates of `later` (see `ForecastCalibration`). `scratch` holds K·D + 2K
+    /// values. Returns false where the family does not implement it.
+    func propagatedRemovalShift(source: RemovalSource, later: LaterSites, scratch: UnsafeMutablePointer<Double>,
+                                into shift: UnsafeMutablePointer<Double>) -> Bool
+}
+
+extension PosteriorFamily {
+    var propagatesRemovals: Bool { false }
+
+    func propagatedRemovalShift(source: RemovalSource, later: LaterSites, scratch: UnsafeMutablePointer<Double>,
+                                into shift: UnsafeMutablePointer<Double>) -> Bool { false }
 }

@@ -17,7 +17,7 @@ public enum SnapshotError: Error, Sendable, Equatable, CustomStringConvertible {
         switch self {
         case .notASnapshot: return "not a learner snapshot (bad magic bytes)"
         case let .incompatibleVersion(found, supported):
-            return "snapshot format version \(found) is not supported (this build reads version \(supported)); start without it or use the matching build"
+            return "snapshot format version \(found) is not supported (this build reads versions \(SnapshotEnvelope.oldestReadable) to \(supported)); start without it or use the matching build"
         case let .truncated(what): return "snapshot is truncated (ran out of bytes reading \(what))"
         case let .checksumMismatch(stored, computed):
             return "snapshot checksum mismatch (stored \(stored), computed \(computed)): the snapshot is corrupt"
@@ -65,10 +65,13 @@ public struct SnapshotWriter: Sendable {
 public struct SnapshotReader: Sendable {
     let bytes: [UInt8]
     var position: Int
+    /// The payload layout being read (`SnapshotEnvelope.version` unless told otherwise).
+    var version: UInt32
 
-    public init(_ bytes: [UInt8], position: Int = 0) {
+    public init(_ bytes: [UInt8], position: Int = 0, version: UInt32 = SnapshotEnvelope.version) {
         self.bytes = bytes
         self.position = position
+        self.version = version
     }
 
     public var isAtEnd: Bool { position == bytes.count }
@@ -144,10 +147,16 @@ public struct SnapshotReader: Sendable {
 /// CRC-32 of the payload, so that corrupt, truncated or foreign bytes are refused up front.
 public enum SnapshotEnvelope {
     static let magic: [UInt8] = Array("MPESNAP1".utf8)
-    /// Bumped whenever the payload layout changes; older layouts are refused, not guessed at.
+    /// Bumped whenever the payload layout changes. Layouts older than `oldestReadable` are
+    /// refused, not guessed at; newer readable ones are read with the defaults of what they
+    /// lack (`SnapshotReader.version` tells the reader which layout it reads).
     /// 2: the configuration's relinearization window, and the `full` family's frozen part and
-    /// window of exact sites.
-    public static let version: UInt32 = 2
+    /// window of exact sites. 3: the forecast calibration (its sample count in the
+    /// configuration, its state in the learner); a version-2 snapshot restores with the default
+    /// sample count and no calibration history, so that a monitor upgraded in place resumes
+    /// from its checkpoint.
+    public static let version: UInt32 = 3
+    public static let oldestReadable: UInt32 = 2
 
     public static func seal(_ payload: [UInt8]) -> [UInt8] {
         var out = magic
@@ -164,12 +173,17 @@ public enum SnapshotEnvelope {
 
     /// Returns the payload after checking magic, version, length and checksum.
     public static func open(_ bytes: [UInt8]) throws(SnapshotError) -> [UInt8] {
+        try openVersioned(bytes).payload
+    }
+
+    /// The payload and the layout version it was written in.
+    public static func openVersioned(_ bytes: [UInt8]) throws(SnapshotError) -> (version: UInt32, payload: [UInt8]) {
         guard bytes.count >= magic.count, Array(bytes[0..<magic.count]) == magic else {
             throw bytes.count < magic.count && magic.starts(with: bytes) ? .truncated(what: "header") : .notASnapshot
         }
         var r = SnapshotReader(bytes, position: magic.count)
         let found = try r.readUInt32(what: "format version")
-        guard found == version else { throw .incompatibleVersion(found: found, supported: version) }
+        guard found >= oldestReadable && found <= version else { throw .incompatibleVersion(found: found, supported: version) }
         let length = try r.readInt(what: "payload length")
         guard length >= 0, bytes.count - r.position >= length + 4 else { throw .truncated(what: "payload") }
         let payload = Array(bytes[r.position..<(r.position + length)])
@@ -178,7 +192,7 @@ public enum SnapshotEnvelope {
         guard r.isAtEnd else { throw .invalid(what: "\(bytes.count - r.position) trailing bytes after the checksum") }
         let computed = CRC32.checksum(payload)
         guard stored == computed else { throw .checksumMismatch(stored: stored, computed: computed) }
-        return payload
+        return (found, payload)
     }
 }
 

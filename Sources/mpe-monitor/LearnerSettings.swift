@@ -32,10 +32,11 @@ struct LearnerSettings {
         if let v = try n.choice("perturbation", PerturbationKind.self) { c.perturbation = v }
         if let v = try n.int("seed") { c.seed = UInt64(max(v, 0)) }
         if let m = try n.child("memory") {
-            try m.allowOnly(["capacity", "policy", "rescore_interval"])
+            try m.allowOnly(["capacity", "policy", "rescore_interval", "calibration_samples"])
             if let v = try m.int("capacity") { c.memory.capacity = v }
             if let v = try m.choice("policy", MemoryPolicy.self) { c.memory.policy = v }
             if let v = try m.int("rescore_interval") { c.memory.rescoreInterval = v }
+            if let v = try m.int("calibration_samples") { c.memory.calibrationSamples = v }
         }
         if let m = try n.child("input_curvature") {
             try m.allowOnly(["probes", "step", "finite_difference"])
@@ -119,6 +120,9 @@ struct LearnerOptions: ParsableArguments {
     var memoryPolicy: MemoryPolicy?
     @Option(name: .customLong("rescore-interval"), help: "Re-score the memory every this many examples.")
     var rescoreInterval: Int?
+    @Option(name: .customLong("calibration-samples"),
+            help: "Diagonal GGN, window memory: memory examples per re-scoring whose removal is followed through later updates to calibrate the LOO forecast (0 to 64; 0 turns it off).")
+    var calibrationSamples: Int?
     @Option(name: .customLong("noise-variance"), help: "Observation noise variance s² for regression.")
     var noiseVariance: Double?
     @Option(help: "Examples learned before any flag is raised.")
@@ -142,6 +146,7 @@ struct LearnerOptions: ParsableArguments {
         if let memory { c.memory.capacity = memory }
         if let memoryPolicy { c.memory.policy = memoryPolicy }
         if let rescoreInterval { c.memory.rescoreInterval = rescoreInterval }
+        if let calibrationSamples { c.memory.calibrationSamples = calibrationSamples }
         if let noiseVariance { c.noiseVariance = noiseVariance }
         if let warmup { c.flags.warmup = warmup }
         if let seed { c.seed = seed }

@@ -140,7 +140,7 @@ struct ReplayCommand: ParsableCommand {
 
     func printConfiguration(_ c: LearnerConfiguration) {
         guard !quiet else { return }
-        print("learner: \(c.model.rawValue), d=\(c.inputDimension), K=\(c.classes), family \(c.family.rawValue)\(c.family == .diagonal ? "/\(c.curvature.rawValue)" : ""), prior precision \(c.priorPrecision), forgetting \(c.forgetting)\(c.family == .full && c.model != .regression ? ", relinearization window \(c.relinearizationWindow)" : ""), perturbation \(c.perturbation.rawValue), memory \(c.memory.capacity) (\(c.memory.policy.rawValue)) re-scored every \(c.memory.rescoreInterval)")
+        print("learner: \(c.model.rawValue), d=\(c.inputDimension), K=\(c.classes), family \(c.family.rawValue)\(c.family == .diagonal ? "/\(c.curvature.rawValue)" : ""), prior precision \(c.priorPrecision), forgetting \(c.forgetting)\(c.family == .full && c.model != .regression ? ", relinearization window \(c.relinearizationWindow)" : ""), perturbation \(c.perturbation.rawValue), memory \(c.memory.capacity) (\(c.memory.policy.rawValue)) re-scored every \(c.memory.rescoreInterval)\(c.memory.calibrationSamples > 0 && c.family == .diagonal && c.curvature == .ggn && c.memory.policy == .window ? ", forecast calibrated from \(c.memory.calibrationSamples) samples" : "")")
     }
 
     func printFinal(model: OnlineLearner, book: ScoreBook, test: (nll: Double, error: Double)?, seconds: Double) {
@@ -148,7 +148,7 @@ struct ReplayCommand: ParsableCommand {
         print("")
         print("examples learned      \(model.step) in \(Fmt.fixed(seconds, 2)) s (\(Fmt.fixed(Double(model.step) / max(seconds, 1e-9), 0)) examples/s)")
         print("prequential NLL/error \(Fmt.fixed(g.prequentialNLL, 4)) / \(Fmt.fixed(g.prequentialError, 4))   (whole stream, each example scored before it was learned)")
-        print("LOO forecast NLL/error \(Fmt.fixed(g.looNLL, 4)) / \(Fmt.fixed(g.looError, 4))  (memory of \(g.memoryCount), current posterior, no held-out data)")
+        print("LOO forecast NLL/error \(Fmt.fixed(g.looNLL, 4)) / \(Fmt.fixed(g.looError, 4))  (memory of \(g.memoryCount), current posterior, no held-out data\(g.looCalibration == 1 ? "" : "; shifts calibrated by \(Fmt.fixed(g.looCalibration, 3))"))")
         if let test {
             print("held-out NLL/error    \(Fmt.fixed(test.nll, 4)) / \(Fmt.fixed(test.error, 4))   (forecast error: NLL \(Fmt.signed(g.looNLL - test.nll, 4)), error \(Fmt.signed(g.looError - test.error, 4)))")
         }
@@ -183,11 +183,13 @@ struct ReplayCommand: ParsableCommand {
             ("prequential_nll", JSONText.number(g?.prequentialNLL ?? 0)), ("prequential_error", JSONText.number(g?.prequentialError ?? 0)),
             ("recent_prequential_nll", JSONText.number(g?.recentPrequentialNLL ?? 0)), ("recent_prequential_error", JSONText.number(g?.recentPrequentialError ?? 0)),
             ("loo_nll", JSONText.number(g?.looNLL ?? 0)), ("loo_error", JSONText.number(g?.looError ?? 0)),
+            ("loo_calibration", JSONText.number(g?.looCalibration ?? 1)),
             ("memory_count", String(g?.memoryCount ?? 0)),
             ("flags", JSONText.object(FlagKind.allCases.map { ($0.rawValue, String(book.flagCounts[$0, default: 0])) })),
             ("forecast_series", "[" + book.forecastSeries.map { point in
                 let s = point.generalization
                 var fields = [("step", String(s.step)), ("loo_nll", JSONText.number(s.looNLL)), ("loo_error", JSONText.number(s.looError)),
+                              ("loo_calibration", JSONText.number(s.looCalibration)),
                               ("recent_prequential_nll", JSONText.number(s.recentPrequentialNLL)),
                               ("recent_prequential_error", JSONText.number(s.recentPrequentialError)),
                               ("memory_prequential_nll", JSONText.number(s.memoryPrequentialNLL)),
@@ -225,7 +227,7 @@ struct ReplayCommand: ParsableCommand {
          ("forgetting", JSONText.number(c.forgetting)), ("relinearization_window", String(c.relinearizationWindow)),
          ("perturbation", JSONText.string(c.perturbation.rawValue)),
          ("memory", String(c.memory.capacity)), ("rescore_interval", String(c.memory.rescoreInterval)),
-         ("input_dimension", String(c.inputDimension)), ("classes", String(c.classes))]
+         ("calibration_samples", String(c.memory.calibrationSamples)), ("input_dimension", String(c.inputDimension)), ("classes", String(c.classes))]
     }
 }
 

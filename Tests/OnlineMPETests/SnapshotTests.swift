@@ -15,6 +15,9 @@ import Testing
         LearnerConfiguration(model: .softmax, inputDimension: 5, classes: 3, family: .full, relinearizationWindow: 16, memory: .init(capacity: 20, rescoreInterval: 7), flags: .init(warmup: 10)),
         LearnerConfiguration(model: .logistic, inputDimension: 5, family: .full, forgetting: 0.98, relinearizationWindow: 3, memory: .init(capacity: 9, rescoreInterval: 4)),
         LearnerConfiguration(model: .softmax, inputDimension: 5, classes: 3, family: .full, relinearizationWindow: 0, memory: .init(capacity: 20, rescoreInterval: 7), flags: .init(warmup: 10)),
+        // The forecast calibration's history and random draws (diagonal GGN with a window), with
+        // forgetting.
+        LearnerConfiguration(model: .softmax, inputDimension: 5, classes: 3, family: .diagonal, forgetting: 0.99, memory: .init(capacity: 20, rescoreInterval: 7, calibrationSamples: 3), flags: .init(warmup: 10)),
     ]
 
     func stream(_ c: LearnerConfiguration) -> [LabeledExample] {
@@ -105,11 +108,11 @@ import Testing
         }
         #expect(throws: SnapshotError.notASnapshot) { try OnlineLearner(restoring: Array("hello, this is not a snapshot".utf8)) }
         var future = bytes
-        future[8] = 3  // the version field follows the 8 magic bytes
-        #expect(throws: SnapshotError.incompatibleVersion(found: 3, supported: 2)) { try OnlineLearner(restoring: future) }
+        future[8] = 4  // the version field follows the 8 magic bytes
+        #expect(throws: SnapshotError.incompatibleVersion(found: 4, supported: 3)) { try OnlineLearner(restoring: future) }
         var past = bytes
         past[8] = 1  // version 1 had no relinearization window: refused, not guessed at
-        #expect(throws: SnapshotError.incompatibleVersion(found: 1, supported: 2)) { try OnlineLearner(restoring: past) }
+        #expect(throws: SnapshotError.incompatibleVersion(found: 1, supported: 3)) { try OnlineLearner(restoring: past) }
         #expect(throws: SnapshotError.self) { try OnlineLearner(restoring: bytes + [0]) }
         var other = c
         other.priorPrecision = 2

@@ -179,19 +179,29 @@ struct DiagonalPosterior: PosteriorFamily {
                         let pull = SIMD4<Double>(repeating: w4[r])
                         let dk = UnsafeMutableRawPointer(delta + r * d)
                         let vk = UnsafeRawPointer(v + r * d)
+                        // Two accumulators: with one, the read-out's chain of dependent
+                        // additions bounded the loop (`perf annotate`).
                         var acc = SIMD4<Double>(repeating: 0)
-                        var j = 0
-                        while j + 4 <= d {
-                            let o = j * stride
+                        var acc2 = SIMD4<Double>(repeating: 0)
+                        @inline(__always) func apply(_ o: Int) -> SIMD4<Double> {
                             let dl = dk.loadUnaligned(fromByteOffset: o, as: SIMD4<Double>.self)
                             let xv = xt.loadUnaligned(fromByteOffset: o, as: SIMD4<Double>.self)
                             let vv = vk.loadUnaligned(fromByteOffset: o, as: SIMD4<Double>.self)
-                            let updated = dl - (pull * xv + refill * dl) * vv
+                            let updated = dl.addingProduct(-(pull * xv).addingProduct(refill, dl), vv)
                             dk.storeBytes(of: updated, toByteOffset: o, as: SIMD4<Double>.self)
-                            acc += updated * nr.loadUnaligned(fromByteOffset: o, as: SIMD4<Double>.self)
+                            return updated * nr.loadUnaligned(fromByteOffset: o, as: SIMD4<Double>.self)
+                        }
+                        var j = 0
+                        while j + 8 <= d {
+                            acc += apply(j * stride)
+                            acc2 += apply((j + 4) * stride)
+                            j += 8
+                        }
+                        if j + 4 <= d {
+                            acc += apply(j * stride)
                             j += 4
                         }
-                        var sum = acc.sum()
+                        var sum = (acc + acc2).sum()
                         let xs = later.inputs + slot * d
                         while j < d {
                             let i = r * d + j

@@ -152,16 +152,18 @@ for w in workloads {
         print("\(w.name.padding(toLength: 30, withPad: " ", startingAt: 0)) divisions only  \(String(format: "%12.0f", one))    \(String(format: "%.2f", one / base))   (1 x d·K: the floor without re-scoring)")
     }
     // "no re-score": the memory is never re-scored, which separates the per-example cost
-    // (score, update, MPE quantities, flags) from the memory's amortized re-scoring cost.
-    let families: [(String, PosteriorFamilyKind, CurvatureEstimatorKind, PerturbationKind, Bool)] = [
-        ("diagonal/ggn", .diagonal, .ggn, .corrected, true), ("diagonal/ggn 1st", .diagonal, .ggn, .firstOrder, true),
-        ("ggn no re-score", .diagonal, .ggn, .corrected, false),
-        ("diagonal/ivon", .diagonal, .ivon, .corrected, true), ("full", .full, .ggn, .corrected, true),
+    // (score, update, MPE quantities, flags) from the memory's amortized re-scoring cost;
+    // "ggn no calib.": re-scored, without the forecast calibration (`calibration_samples: 0`).
+    let families: [(String, PosteriorFamilyKind, CurvatureEstimatorKind, PerturbationKind, Bool, Bool)] = [
+        ("diagonal/ggn", .diagonal, .ggn, .corrected, true, true), ("diagonal/ggn 1st", .diagonal, .ggn, .firstOrder, true, true),
+        ("ggn no calib.", .diagonal, .ggn, .corrected, true, false), ("ggn no re-score", .diagonal, .ggn, .corrected, false, true),
+        ("diagonal/ivon", .diagonal, .ivon, .corrected, true, true), ("full", .full, .ggn, .corrected, true, true),
     ]
-    for (name, family, curvature, perturbation, rescoring) in families where only == nil || only == name {
+    for (name, family, curvature, perturbation, rescoring, calibrated) in families where only == nil || only == name {
         var c = LearnerConfiguration(model: .softmax, inputDimension: w.d, classes: w.k, family: family, curvature: curvature,
                                      perturbation: perturbation)
         if !rescoring { c.memory.rescoreInterval = Int.max }
+        if !calibrated { c.memory.calibrationSamples = 0 }
         c.relinearizationWindow = window
         if family == .full && c.parameterCount > 20_000 {
             print("\(w.name.padding(toLength: 30, withPad: " ", startingAt: 0)) \(name.padding(toLength: 15, withPad: " ", startingAt: 0))  not run: full keeps a (d·K)² = \(c.parameterCount * c.parameterCount * 8 / 1_000_000) MB covariance")

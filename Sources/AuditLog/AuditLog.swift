@@ -296,7 +296,7 @@ public final class AuditLog: Sendable {
             try Row.fetchAll(db, sql: """
                 SELECT * FROM (
                     SELECT id, examples_seen, memory_count, prequential_nll, prequential_error, recent_prequential_nll,
-                           recent_prequential_error, loo_nll, loo_error, time
+                           recent_prequential_error, loo_nll, loo_error, time, loo_calibration
                     FROM generalization WHERE time >= ? ORDER BY id DESC LIMIT ?
                 ) ORDER BY id
                 """, arguments: [Self.seconds(since), limit ?? -1]).map(Self.generalization)
@@ -308,7 +308,7 @@ public final class AuditLog: Sendable {
         try read { db in
             try Row.fetchOne(db, sql: """
                 SELECT id, examples_seen, memory_count, prequential_nll, prequential_error, recent_prequential_nll,
-                       recent_prequential_error, loo_nll, loo_error, time FROM latest_generalization
+                       recent_prequential_error, loo_nll, loo_error, time, loo_calibration FROM latest_generalization
                 """).map(Self.generalization)
         }
     }
@@ -424,7 +424,7 @@ public final class AuditLog: Sendable {
         GeneralizationRecord(
             examplesSeen: row[1], memoryCount: row[2], prequentialNLL: real(row[3]), prequentialError: real(row[4]),
             recentPrequentialNLL: real(row[5]), recentPrequentialError: real(row[6]), looNLL: real(row[7]),
-            looError: real(row[8]), time: date(row[9]))
+            looError: real(row[8]), looCalibration: row[10], time: date(row[9]))
     }
 }
 

@@ -174,6 +174,9 @@ public struct GeneralizationRecord: Sendable, Equatable {
     public var looNLL: Double
     /// LOO-predicted error of the memory: the forecast of test error.
     public var looError: Double
+    /// The forecast calibration factor the LOO figures were computed with (1: none applied);
+    /// nil in rows written before the log recorded it.
+    public var looCalibration: Double?
     /// When the snapshot was taken.
     public var time: Date
 
@@ -181,8 +184,9 @@ public struct GeneralizationRecord: Sendable, Equatable {
     public init(
         examplesSeen: Int, memoryCount: Int, prequentialNLL: Double, prequentialError: Double,
         recentPrequentialNLL: Double, recentPrequentialError: Double, looNLL: Double, looError: Double,
-        time: Date = Date()
+        looCalibration: Double? = nil, time: Date = Date()
     ) {
+        self.looCalibration = looCalibration
         self.examplesSeen = examplesSeen
         self.memoryCount = memoryCount
         self.prequentialNLL = prequentialNLL

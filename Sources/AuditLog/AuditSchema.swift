@@ -16,7 +16,7 @@ import GRDB
 /// | `examples` | append-only; UNIQUE(topic, partition, offset) | `id`, `example_id`, `topic`, `partition`, `offset`, `given_label`, `predicted_label`, `prequential_probability`, `prequential_nll`, `label_quality`, `memorization`, `sensitivity`, `curvature`, `flagged` (0/1), `time` |
 /// | `alerts` | append-only; UNIQUE(alert_id) | `id`, `alert_id`, `kind` (mislabeled, memorized, generalization-drift), `example_id`, `topic`, `partition`, `offset`, `given_label`, `predicted_label`, `label_quality`, `memorization`, `sensitivity`, `curvature`, `examples_seen`, `reason`, `time` |
 /// | `alert_outbox` | `delivered_at` set once; delivered rows may be deleted | `alert_id` (PK, → alerts), `payload` (JSON), `delivered_at` |
-/// | `generalization` | append-only | `id`, `examples_seen`, `memory_count`, `prequential_nll`, `prequential_error`, `recent_prequential_nll`, `recent_prequential_error`, `loo_nll`, `loo_error`, `time` |
+/// | `generalization` | append-only | `id`, `examples_seen`, `memory_count`, `prequential_nll`, `prequential_error`, `recent_prequential_nll`, `recent_prequential_error`, `loo_nll`, `loo_error`, `loo_calibration` (the forecast calibration factor; NULL in rows from before it was recorded), `time` |
 /// | `drift_events` | append-only | `id`, `detector`, `series`, `statistic`, `threshold`, `value`, `examples_seen`, `time` |
 /// | `dead_letters` | append-only; UNIQUE(topic, partition, offset) | `id`, `topic`, `partition`, `offset`, `payload_prefix` (BLOB, ≤ 4096 bytes), `payload_length`, `reason`, `time` |
 /// | `stream_events` | append-only | `id`, `kind`, `topic`, `partition`, `expected_offset`, `found_offset`, `message`, `time` |
@@ -80,6 +80,10 @@ enum AuditSchema {
         migrator.registerMigration("v4") { db in
             try db.execute(sql: v4)
             try db.execute(sql: appendOnly("retention"))
+        }
+        migrator.registerMigration("v5") { db in
+            // ADD COLUMN neither rewrites the rows nor fires the append-only triggers.
+            try db.execute(sql: "ALTER TABLE generalization ADD COLUMN loo_calibration REAL")
         }
         return migrator
     }

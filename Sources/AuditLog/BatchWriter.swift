@@ -91,14 +91,15 @@ enum BatchWriter {
         if !batch.generalization.isEmpty {
             let statement = try db.cachedStatement(sql: """
                 INSERT INTO generalization (examples_seen, memory_count, prequential_nll, prequential_error,
-                                            recent_prequential_nll, recent_prequential_error, loo_nll, loo_error, time)
-                VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)
+                                            recent_prequential_nll, recent_prequential_error, loo_nll, loo_error, time,
+                                            loo_calibration)
+                VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)
                 """)
             for g in batch.generalization {
                 try statement.execute(arguments: [
                     g.examplesSeen, g.memoryCount, finite(g.prequentialNLL), finite(g.prequentialError),
                     finite(g.recentPrequentialNLL), finite(g.recentPrequentialError), finite(g.looNLL), finite(g.looError),
-                    g.time.timeIntervalSince1970,
+                    g.time.timeIntervalSince1970, finite(g.looCalibration),
                 ])
             }
         }

@@ -105,10 +105,10 @@ struct QueryTable {
             }
         case .generalization:
             columns = ["time", "examples_seen", "prequential_nll", "prequential_error", "recent_prequential_nll",
-                       "recent_prequential_error", "loo_nll", "loo_error", "memory_count"]
+                       "recent_prequential_error", "loo_nll", "loo_error", "loo_calibration", "memory_count"]
             rows = try log.generalization(since: since, limit: limit).map { g in
                 [time(g.time), int(g.examplesSeen), num(g.prequentialNLL), num(g.prequentialError), num(g.recentPrequentialNLL),
-                 num(g.recentPrequentialError), num(g.looNLL), num(g.looError), int(g.memoryCount)]
+                 num(g.recentPrequentialError), num(g.looNLL), num(g.looError), num(g.looCalibration), int(g.memoryCount)]
             }
         case .drift:
             columns = ["time", "detector", "series", "statistic", "threshold", "value", "examples_seen"]

@@ -37,7 +37,7 @@ func alert(_ kind: AlertKind = .mislabeled, offset: Int64, time: Date = t0) -> A
 func generalization(_ seen: Int, time: Date = t0) -> GeneralizationRecord {
     GeneralizationRecord(examplesSeen: seen, memoryCount: 100, prequentialNLL: 0.7, prequentialError: 0.2,
                          recentPrequentialNLL: 0.6, recentPrequentialError: 0.15, looNLL: 0.65 + Double(seen) / 1e6,
-                         looError: 0.18, time: time)
+                         looError: 0.18, looCalibration: seen % 2000 == 0 ? 0.25 + Double(seen) / 1e7 : nil, time: time)
 }
 
 let labels0 = TopicPartition(topic: "labels", partition: 0)
@@ -73,7 +73,7 @@ struct AuditLogTests {
              try String.fetchOne(db, sql: "PRAGMA journal_mode"))
         }
         #expect(schema1 == schema2)
-        #expect(migrations == ["v1", "v2", "v3", "v4"])
+        #expect(migrations == ["v1", "v2", "v3", "v4", "v5"])
         #expect(journal == "wal")
     }
 

@@ -251,7 +251,8 @@ struct BatchProcessor {
             audit.generalization.append(GeneralizationRecord(
                 examplesSeen: g.step, memoryCount: g.memoryCount, prequentialNLL: g.prequentialNLL,
                 prequentialError: g.prequentialError, recentPrequentialNLL: g.recentPrequentialNLL,
-                recentPrequentialError: g.recentPrequentialError, looNLL: g.looNLL, looError: g.looError, time: now))
+                recentPrequentialError: g.recentPrequentialError, looNLL: g.looNLL, looError: g.looError,
+                looCalibration: g.looCalibration, time: now))
         }
     }
 

@@ -130,10 +130,11 @@ struct DiagonalPosterior: PosteriorFamily {
 
     var propagatesRemovals: Bool { true }
 
-    /// `x̄ᵀδ` for the source's removal `δ` followed through the later updates (see
-    /// `ForecastCalibration`): `δ₀ = w e_k x̄_j / S'_kj`, the corrected form's removal (its
-    /// `x̄ᵀδ₀` is the diagonal `f̃ − f`), then per later site `t`
-    /// `δ_kj ← δ_kj − ((wΛ_t u)_k x̄_tj + (1−γ)δ₀ δ_kj)/S_kj` with `u_k = Σ_j δ_kj x̄_tj`. One
+    /// `x̄ᵀΔ` for the source's removal `Δ` followed through the later updates (see
+    /// `ForecastCalibration`): `Δ₀ = w e_k x̄_j / S'_kj`, the corrected form's removal (its
+    /// `x̄ᵀΔ₀` is the diagonal `f̃ − f`), then per later site `t`
+    /// `Δ_kj ← Δ_kj − ((wΛ_t u)_k x̄_tj + (1−γ)δ Δ_kj)/S_kj` with `u_k = Σ_j Δ_kj x̄_tj` and δ
+    /// the prior precision. One
     /// pass over the K×D shift per site: the pass that applies site t also sums `u` for the
     /// next one (and, after the last, the read-out against the source's own input).
     func propagatedRemovalShift(source: RemovalSource, later: LaterSites, scratch: UnsafeMutablePointer<Double>,

@@ -5,13 +5,13 @@
 /// overstates how far the removal moves the example's own prediction: 5.5× against the learner
 /// re-run without the example on Fashion-MNIST (README, "rerun"), which biases the forecast
 /// upwards by about 0.1 nats. What the online learner actually does with a removed example is
-/// to start every later update from a mean shifted by the removal `δ`; each later update `t`
+/// to start every later update from a mean shifted by the removal `Δ`; each later update `t`
 /// then pulls the shift back along that example's input,
-/// `δ ← δ − S⁻¹(w_t (Λ_t ⊗ x̄_t x̄_tᵀ) δ + (1−γ)δ₀ δ)`, the linearization of the update
-/// `m ← m − S⁻¹(w_t J_tᵀ e_t + (1−γ)δ₀ m)` in its starting mean. Followed through the examples
-/// learned since (all of them are in a window memory), `x̄ᵀδ` is the shift the learner re-run
-/// without the example would show, up to that linearization, Λ taken at the current mean and
-/// `S` at its current value for every later step.
+/// `Δ ← Δ − S⁻¹(w_t (Λ_t ⊗ x̄_t x̄_tᵀ) Δ + (1−γ)δ Δ)` (δ the prior precision), the
+/// linearization of the update `m ← m − S⁻¹(w_t J_tᵀ e_t + (1−γ)δ m)` in its starting mean.
+/// Followed through the examples learned since (all of them are in a window memory), `x̄ᵀΔ` is
+/// the shift the learner re-run without the example would show, up to that linearization, Λ
+/// taken at the current mean and `S` at its current value for every later step.
 ///
 /// Following every remembered example costs O(N²dK) a re-scoring, so a few are followed (one
 /// per age stratum of the memory, drawn from the learner's random stream) and the ratio of

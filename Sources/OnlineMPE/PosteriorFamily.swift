@@ -25,7 +25,7 @@ protocol PosteriorFamily: Sendable {
     /// Whether `propagatedRemovalShift` is implemented.
     var propagatesRemovals: Bool { get }
 
-    /// Writes into `shift` (K values) `x̄ᵀδ` for the removal `δ` of `source`'s site followed
+    /// Writes into `shift` (K values) `x̄ᵀΔ` for the removal `Δ` of `source`'s site followed
     /// through the updates of `later` (see `ForecastCalibration`). `scratch` holds K·D + 2K
     /// values. Returns false where the family does not implement it.
     func propagatedRemovalShift(source: RemovalSource, later: LaterSites, scratch: UnsafeMutablePointer<Double>,

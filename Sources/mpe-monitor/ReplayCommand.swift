@@ -140,7 +140,7 @@ struct ReplayCommand: ParsableCommand {
 
     func printConfiguration(_ c: LearnerConfiguration) {
         guard !quiet else { return }
-        print("learner: \(c.model.rawValue), d=\(c.inputDimension), K=\(c.classes), family \(c.family.rawValue)\(c.family == .diagonal ? "/\(c.curvature.rawValue)" : ""), prior precision \(c.priorPrecision), forgetting \(c.forgetting)\(c.family == .full && c.model != .regression ? ", relinearization window \(c.relinearizationWindow)" : ""), perturbation \(c.perturbation.rawValue), memory \(c.memory.capacity) (\(c.memory.policy.rawValue)) re-scored every \(c.memory.rescoreInterval)\(c.memory.calibrationSamples > 0 && c.family == .diagonal && c.curvature == .ggn && c.memory.policy == .window ? ", forecast calibrated from \(c.memory.calibrationSamples) samples" : "")")
+        print("learner: \(c.model.rawValue), d=\(c.inputDimension), K=\(c.classes), family \(c.family.rawValue)\(c.family == .diagonal ? "/\(c.curvature.rawValue)" : ""), prior precision \(c.priorPrecision), forgetting \(c.forgetting)\(c.family == .full && c.model != .regression ? ", relinearization window \(c.relinearizationWindow)" : ""), perturbation \(c.perturbation.rawValue), memory \(c.memory.capacity) (\(c.memory.policy.rawValue)) re-scored every \(c.memory.rescoreInterval)\(c.memory.calibrationSamples > 0 && c.family == .diagonal && c.curvature == .ggn && c.memory.policy == .window ? ", forecast calibrated from \(c.memory.calibrationSamples) sample\(c.memory.calibrationSamples == 1 ? "" : "s") per re-scoring" : "")")
     }
 
     func printFinal(model: OnlineLearner, book: ScoreBook, test: (nll: Double, error: Double)?, seconds: Double) {

@@ -148,14 +148,15 @@ public struct SnapshotReader: Sendable {
 public enum SnapshotEnvelope {
     static let magic: [UInt8] = Array("MPESNAP1".utf8)
     /// Bumped whenever the payload layout changes. Layouts older than `oldestReadable` are
-    /// refused, not guessed at; newer readable ones are read with the defaults of what they
-    /// lack (`SnapshotReader.version` tells the reader which layout it reads).
+    /// refused, not guessed at; older layouts from `oldestReadable` on are read with defaults
+    /// for what they lack (`SnapshotReader.version` tells the reader which layout it reads).
     /// 2: the configuration's relinearization window, and the `full` family's frozen part and
     /// window of exact sites. 3: the forecast calibration (its sample count in the
     /// configuration, its state in the learner); a version-2 snapshot restores with the default
     /// sample count and no calibration history, so that a monitor upgraded in place resumes
     /// from its checkpoint.
     public static let version: UInt32 = 3
+    /// The oldest payload layout this build still restores.
     public static let oldestReadable: UInt32 = 2
 
     public static func seal(_ payload: [UInt8]) -> [UInt8] {

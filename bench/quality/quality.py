@@ -42,7 +42,6 @@ import argparse
 import json
 import math
 import os
-import pickle
 import subprocess
 import sys
 import time
@@ -223,26 +222,6 @@ def peer_exact(X, y, delta, subsample, seed, positive=None):
 
 # ---------------------------------------------------------------- section 1: detection
 
-def peer_scores(setting):
-    """cleanlab's and river's scores of one detection setting. Neither needs mpe-monitor, so
-    bench/quality/run computes them (`--phase peers`) while the binary builds, into --peers;
-    a file there is read back instead of computed again. run empties that directory first, so
-    what is read was measured in the same run."""
-    d = make_data(*setting)
-    cache = os.path.join(ARGS.peers, os.path.basename(d) + ".pkl") if ARGS.peers else None
-    if cache and os.path.exists(cache):
-        with open(cache, "rb") as f:
-            return pickle.load(f)
-    _, X, y = load_jsonl(os.path.join(d, "train.jsonl"))
-    peers = {"cleanlab": peer_cleanlab(X, y), "river": peer_river(X, y)}
-    if cache:
-        os.makedirs(ARGS.peers, exist_ok=True)
-        with open(cache + ".tmp", "wb") as f:
-            pickle.dump(peers, f)
-        os.replace(cache + ".tmp", cache)      # whole or absent, never half written
-    return peers
-
-
 def detection_job(setting):
     dataset, noise, mode, seed, limit, src, dst = setting
     d = make_data(dataset, noise, mode, seed, limit, src, dst)
@@ -274,14 +253,13 @@ def detection_job(setting):
                    "on_arrival": float(np.mean([x == 0 for x in delays])) if delays else float("nan")}
     row["drift_events"] = summary["drift_events"]
 
-    peers = peer_scores(setting)
-    cl = peers["cleanlab"]
+    cl = peer_cleanlab(X, y)
     row["metrics"]["cleanlab"] = ranking(cl["score"], positive)
     issues = np.asarray(cl["issues"], dtype=bool)
     row["cleanlab_issues"] = {"flagged": int(issues.sum()), "precision": float(positive[issues].mean()) if issues.any() else float("nan"),
                               "recall": float(issues[positive].mean())}
     row["seconds"]["cleanlab"] = cl["seconds"]
-    rv = peers["river"]
+    rv = peer_river(X, y)
     row["metrics"]["river"] = ranking(rv["score"], positive)
     row["seconds"]["river"] = rv["seconds"]
     # Exact refits without each example are slow (one L-BFGS fit per example): seed 1 only, on a
@@ -684,39 +662,21 @@ def main():
     p.add_argument("--jobs", type=int, default=os.cpu_count() or 1)
     p.add_argument("--rerun-sample", type=int, default=24, help="memory examples re-run without themselves (section rerun)")
     p.add_argument("--sections", default="detection,forecast,drift,prior,rerun")
-    p.add_argument("--peers", help="directory of cleanlab and river results: read where present, written where computed")
-    p.add_argument("--phase", choices=["all", "peers"], default="all",
-                   help="peers: only the data and the cleanlab and river scores of section detection (no binary needed)")
     ARGS = p.parse_args()
     ARGS.binary = os.path.abspath(ARGS.binary)
-    if ARGS.peers:
-        ARGS.peers = os.path.abspath(ARGS.peers)
     os.makedirs(ARGS.out, exist_ok=True)
     sections = set(ARGS.sections.split(","))
     started = time.time()
 
     detection = forecast = drift = prior = rerun = []
     with ProcessPoolExecutor(max_workers=ARGS.jobs) as pool:
-        # Data first, on every core (one make-data per file, so no two jobs write the same one);
-        # the derived streams (pooled, drift) once their source exists.
+        # Data first (make-data in the parent: each file is written once).
         settings = detection_settings() if "detection" in sections else []
-        data = set(settings) | {("digits", 0.1, "uniform", 1, None, None, None)}
-        if not ARGS.quick:
-            data |= {("fashion-mnist", noise, "uniform", 1, ARGS.fashion_limit, None, None) for noise in (0.0, 0.1)}
-        for f in [pool.submit(make_data, *s) for s in sorted(data, key=str)]:
-            f.result()
-        if ARGS.phase == "peers":
-            for f in [pool.submit(peer_scores, s) for s in sorted(settings, key=lambda s: s[0] == "digits")]:
-                f.result()
-            print("peers of %d settings in %.0f s" % (len(settings), time.time() - started))
-            return
-        pooled = pool.submit(pooled_fashion) if ("prior" in sections and not ARGS.quick) else None
-        dstreams = pool.submit(drift_streams) if ("drift" in sections and not ARGS.quick) else None
-        dstreams = dstreams.result() if dstreams else []
-        if pooled:
-            pooled.result()
+        for s in settings:
+            make_data(*s[:5], s[5], s[6])
         fjobs = forecast_jobs() if "forecast" in sections else []
         pjobs = prior_jobs() if "prior" in sections else []
+        dstreams = drift_streams() if ("drift" in sections and not ARGS.quick) else []
         rjobs = rerun_jobs() if "rerun" in sections else []
         # Longest jobs first so that the two cores finish together.
         det_f = [pool.submit(detection_job, s) for s in sorted(settings, key=lambda s: s[0] == "digits")]

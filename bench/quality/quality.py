@@ -665,7 +665,7 @@ def main():
     p.add_argument("--seeds", type=int, default=3, help="noise seeds for digits")
     p.add_argument("--fashion-seeds", type=int, default=1, help="noise seeds for Fashion-MNIST")
     p.add_argument("--fashion-limit", type=int, default=10000, help="first N Fashion-MNIST train (and test) examples")
-    p.add_argument("--exact-subsample", type=int, default=300, help="examples refit without themselves (seed 1)")
+    p.add_argument("--exact-subsample", type=int, default=300, help="digits examples refit without themselves (10 %% uniform, seed 1)")
     p.add_argument("--exact-subsample-fashion", type=int, default=20, help="Fashion examples refit without themselves, half of them flipped (seed 1, 10 %%)")
     p.add_argument("--exact-all-noises", action="store_true", help="exact refits at every digits noise level, not only 10 %%")
     p.add_argument("--all-fashion-noises", action="store_true", help="Fashion-MNIST detection at 5 %% and 20 %% too")

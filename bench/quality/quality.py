@@ -79,6 +79,13 @@ def make_data(dataset, noise, mode, seed, limit=None, src=None, dst=None):
     return out
 
 
+def headline(dataset, noise=0.1):
+    """The setting the forecast, prior, re-run and drift sections share with detection: uniform
+    flips, seed 1 (Fashion-MNIST: its first --fashion-limit lines). Spelled once, so that main()
+    writes exactly these streams before the jobs that read them start."""
+    return (dataset, noise, "uniform", 1, None if dataset == "digits" else ARGS.fashion_limit, None, None)
+
+
 def load_jsonl(path):
     ids, xs, ys = [], [], []
     with open(path) as f:
@@ -267,15 +274,13 @@ def detection_job(setting):
     rv = peer_river(X, y)
     row["metrics"]["river"] = ranking(rv["score"], positive)
     row["seconds"]["river"] = rv["seconds"]
-    # Exact refits without each example are slow (one L-BFGS fit per example): seed 1 only, on a
-    # random subsample; the in-sample probability comes from one fit, for every run.
-    # The headline setting (10 % uniform, seed 1) gets them by default; each further digits noise
-    # level costs about 30 CPU-s, hence the flag.
-    headline = seed == 1 and noise == 0.1 and mode == "uniform"
+    # Exact refits without each example are slow (one L-BFGS fit per example): on a random
+    # subsample, at the headline setting only (each further digits noise level costs about 30
+    # CPU-s, hence the flag); the in-sample probability comes from one fit, for every run.
     loo_rows = 0
-    if dataset == "digits" and (headline or (seed == 1 and ARGS.exact_all_noises)):
+    if dataset == "digits" and (setting == headline(dataset) or (seed == 1 and ARGS.exact_all_noises)):
         loo_rows = ARGS.exact_subsample
-    elif dataset != "digits" and headline:
+    elif dataset != "digits" and setting == headline(dataset):
         loo_rows = ARGS.exact_subsample_fashion
     ex = peer_exact(X, y, delta, loo_rows, seed, positive if dataset != "digits" else None)
     row["metrics"]["exact:in-sample"] = ranking(ex["in_sample"], positive)
@@ -339,12 +344,12 @@ def forecast_job(job):
 
 def forecast_jobs():
     jobs = []
-    digits = make_data("digits", 0.1, "uniform", 1)
+    digits = make_data(*headline("digits"))
     for family, fargs in FAMILIES:
         for perturbation in ("corrected", "first-order"):
             jobs.append(("digits", digits, family, fargs, perturbation, 64))
     if not ARGS.quick:
-        fashion = make_data("fashion-mnist", 0.1, "uniform", 1, ARGS.fashion_limit)
+        fashion = make_data(*headline("fashion-mnist"))
         for family, fargs in FAMILIES[:2]:      # full keeps a (785*10)^2 covariance: ~4 examples/s
             for perturbation in ("corrected", "first-order"):
                 jobs.append(("fashion-mnist", fashion, family, fargs, perturbation, 256))
@@ -359,9 +364,9 @@ RERUN_FAMILIES = {"diagonal/ggn": ["--family", "diagonal", "--curvature", "ggn"]
 def rerun_jobs():
     """(dataset, data dir, family, index left out or None for the full run) for every re-run."""
     jobs = []
-    sets = [("digits", make_data("digits", 0.1, "uniform", 1), ["diagonal/ggn", "full"])]
+    sets = [("digits", make_data(*headline("digits")), ["diagonal/ggn", "full"])]
     if not ARGS.quick:
-        sets.append(("fashion-mnist", make_data("fashion-mnist", 0.1, "uniform", 1, ARGS.fashion_limit), ["diagonal/ggn"]))
+        sets.append(("fashion-mnist", make_data(*headline("fashion-mnist")), ["diagonal/ggn"]))
     rng = np.random.default_rng(5)
     for dataset, d, families in sets:
         with open(os.path.join(d, "train.jsonl")) as f:
@@ -422,7 +427,7 @@ def rerun_summary(results):
 
 def drift_streams():
     """Writes the drift streams from clean Fashion-MNIST; returns [(name, path, change point)]."""
-    base = make_data("fashion-mnist", 0.0, "uniform", 1, ARGS.fashion_limit)
+    base = make_data(*headline("fashion-mnist", 0.0))
     ids, X, y = load_jsonl(os.path.join(base, "train.jsonl"))
     half = len(y) // 2
     out = os.path.join(ARGS.out, "data", "drift")
@@ -459,7 +464,7 @@ DETECTORS = [("prequential_nll", "page-hinkley"), ("prequential_nll", "adwin"), 
 
 def pooled_fashion():
     """Fashion-MNIST 10 % flips with 2x2 average pooling: d = 196, same ids, labels, truth."""
-    src = make_data("fashion-mnist", 0.1, "uniform", 1, ARGS.fashion_limit)
+    src = make_data(*headline("fashion-mnist"))
     out = src + "-pool2"
     if not os.path.exists(os.path.join(out, "truth.txt")):
         os.makedirs(out, exist_ok=True)
@@ -488,10 +493,10 @@ def prior_job(job):
 
 
 def prior_jobs():
-    sets = [("digits d=64", make_data("digits", 0.1, "uniform", 1))]
+    sets = [("digits d=64", make_data(*headline("digits")))]
     if not ARGS.quick:
         sets += [("fashion pooled d=196", pooled_fashion()),
-                 ("fashion d=784", make_data("fashion-mnist", 0.1, "uniform", 1, ARGS.fashion_limit))]
+                 ("fashion d=784", make_data(*headline("fashion-mnist")))]
     return [(name, d, delta) for name, d in sets for delta in ["default", 1, 3, 10, 30, 100, 300, 1000]]
 
 
@@ -683,9 +688,9 @@ def main():
         # Data first, on every core (each file is written once, before any job reads it): the
         # streams every section uses, then the two derived from them.
         settings = detection_settings() if "detection" in sections else []
-        data = set(settings) | {("digits", 0.1, "uniform", 1, None, None, None)}
+        data = set(settings) | {headline("digits")}
         if not ARGS.quick:
-            data |= {("fashion-mnist", noise, "uniform", 1, ARGS.fashion_limit, None, None) for noise in (0.0, 0.1)}
+            data |= {headline("fashion-mnist"), headline("fashion-mnist", 0.0)}
         for f in [pool.submit(make_data, *s) for s in sorted(data, key=str)]:
             f.result()
         pooled = pool.submit(pooled_fashion) if ("prior" in sections and not ARGS.quick) else None

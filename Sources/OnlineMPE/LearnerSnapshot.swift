@@ -89,7 +89,7 @@ extension GeneralizationSnapshot {
 
     init(from r: inout SnapshotReader) throws(SnapshotError) {
         let what = "generalization snapshot"
-        try self.init(
+        self.init(
             step: try r.readInt(what: what), memoryCount: try r.readInt(what: what),
             looNLL: try r.readDouble(what: what), looError: try r.readDouble(what: what),
             memoryPrequentialNLL: try r.readDouble(what: what), memoryPrequentialError: try r.readDouble(what: what),

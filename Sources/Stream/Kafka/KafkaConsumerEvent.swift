@@ -29,6 +29,8 @@ public struct KafkaConsumerEvents: AsyncSequence, Sendable {
     public typealias Element = KafkaConsumerEvent
     let consumer: KafkaConsumer
 
+    /// Pulls the next event from the consumer; `nil` once it is closed and its queued events are
+    /// taken, or the task is cancelled.
     public struct AsyncIterator: AsyncIteratorProtocol {
         let consumer: KafkaConsumer
 

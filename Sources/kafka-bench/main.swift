@@ -29,10 +29,10 @@ struct Options {
 /// The message shape of the d=64, K=10 workload: seeded, four decimals per feature, each
 /// class a centre in [-1, 1]^d with uniform noise of width 1 around it (learnable, so flags
 /// are as rare as in real data), and 5 % of the labels flipped at random.
-func exampleMessage(_ i: Int, dimension: Int, random: inout SystemRandomNumberGeneratorSeeded) -> ExampleMessage {
+func exampleMessage(_ i: Int, dimension: Int, random: inout SplitMix64) -> ExampleMessage {
     let y = Int(random.next() % 10)
     let x = (0..<dimension).map { j -> Double in
-        var centre = SystemRandomNumberGeneratorSeeded(state: UInt64(y * 1_000_003 + j))
+        var centre = SplitMix64(state: UInt64(y * 1_000_003 + j))
         let c = Double(Int(centre.next() % 20001) - 10000) / 10000
         let noise = Double(Int(random.next() % 10001) - 5000) / 10000
         return (min(max(c + noise, -1.5), 1.5) * 10000).rounded() / 10000
@@ -41,8 +41,9 @@ func exampleMessage(_ i: Int, dimension: Int, random: inout SystemRandomNumberGe
     return ExampleMessage(id: "e\(i)", x: x, y: Double(label))
 }
 
-/// SplitMix64: the same lines on every run.
-struct SystemRandomNumberGeneratorSeeded: RandomNumberGenerator {
+/// SplitMix64, seeded, so that every run sends the same messages (SystemRandomNumberGenerator
+/// cannot be seeded). A few lines kept here rather than a dependency of this benchmark on OnlineMPE.
+struct SplitMix64: RandomNumberGenerator {
     var state: UInt64
     mutating func next() -> UInt64 {
         state &+= 0x9E37_79B9_7F4A_7C15
@@ -70,7 +71,7 @@ func fill(_ options: Options, logger: Logger) async throws {
     let producer = try KafkaProducer(configuration: KafkaProducerConfiguration(
         client: KafkaConfiguration(bootstrapServers: [brokers], properties: ["queue.buffering.max.messages": "500000"])),
         logger: logger)
-    var random = SystemRandomNumberGeneratorSeeded(state: 42)
+    var random = SplitMix64(state: 42)
     let encoder = ExampleEncoder()
     let start = DispatchTime.now().uptimeNanoseconds
     var bytes = 0
@@ -154,7 +155,7 @@ func decodeOffline(_ options: Options) throws {
         dimension = try ExampleDecoder().decode(first).x.count
         lines = (0..<count).map { fileLines[$0 % fileLines.count] }
     } else {
-        var random = SystemRandomNumberGeneratorSeeded(state: 42)
+        var random = SplitMix64(state: 42)
         let encoder = ExampleEncoder()
         lines = (0..<count).map { encoder.encode(exampleMessage($0, dimension: dimension, random: &random)) }
     }

@@ -180,6 +180,29 @@ public final class AuditLog: Sendable {
         return result
     }
 
+    /// Deletes outbox entries delivered before `cutoff`, oldest first, in transactions of at
+    /// most `step` entries; stops after `maxRows` (nil: no limit). A delivered entry has done
+    /// its work: the alert stays in `alerts`, and a repeat is recognised there, not here. Kept,
+    /// the entries would grow the log by a copy of every alert's payload for ever, the one
+    /// table to do so once `examples` has a retention. Undelivered entries always stay (they
+    /// are re-sent at the next start). Returns the entries deleted; no `retention` record is
+    /// written, as the outbox is a queue, not history.
+    @discardableResult
+    public func pruneDeliveredAlerts(deliveredBefore cutoff: Date, step: Int = 20_000, maxRows: Int? = nil) throws -> Int {
+        guard step >= 1 else { throw AuditLogError(.invalidArgument, "step must be at least 1, got \(step)") }
+        var deleted = 0
+        while maxRows.map({ deleted < $0 }) ?? true {
+            let take = min(step, maxRows.map { $0 - deleted } ?? step)
+            let went = try mapErrors {
+                try pool.write { db in try BatchWriter.pruneDeliveredAlerts(deliveredBefore: cutoff.timeIntervalSince1970, take: take, db: db) }
+            }
+            guard let went else { break }
+            deleted += went
+            if went < take { break }
+        }
+        return deleted
+    }
+
     // MARK: Reading (each call sees one committed state)
 
     /// The stored next offset of every partition.

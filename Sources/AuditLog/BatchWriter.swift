@@ -212,6 +212,23 @@ enum BatchWriter {
         return rows
     }
 
+    /// Deletes, among the first `take` outbox entries in insertion order, the delivered ones
+    /// up to the first delivered at or after `cutoff`; returns how many went (nil: none).
+    /// Undelivered entries are passed over, never deleted (the schema refuses it too). The
+    /// scan is bounded by `take` rather than filtered by `delivered_at`, which has no index:
+    /// a filter would read every entry kept within the retention at each checkpoint.
+    static func pruneDeliveredAlerts(deliveredBefore cutoff: Double, take: Int, db: Database) throws -> Int? {
+        var upTo: Int64?
+        for row in try Row.fetchAll(db, sql: "SELECT rowid, delivered_at FROM alert_outbox ORDER BY rowid LIMIT ?", arguments: [take]) {
+            guard let delivered: Double = row[1] else { continue }
+            guard delivered < cutoff else { break }
+            upTo = row[0]
+        }
+        guard let upTo else { return nil }
+        try db.execute(sql: "DELETE FROM alert_outbox WHERE rowid <= ? AND delivered_at < ?", arguments: [upTo, cutoff])
+        return db.changesCount
+    }
+
     /// Deletes all but the newest `keep` checkpoints.
     static func prune(keep: Int, db: Database) throws -> Int {
         try db.execute(

@@ -3,13 +3,14 @@ import AuditLog
 import Foundation
 
 /// `mpe-monitor prune --older-than 30d`: deletes `examples` rows written before a cut-off from
-/// the audit log, each step recorded in its `retention` table. Safe while a monitor writes the
+/// the audit log, each step recorded in its `retention` table, and the outbox entries delivered
+/// before it (the alerts themselves stay in `alerts`). Safe while a monitor writes the
 /// log: it works in transactions of 20,000 rows, and never past the newest checkpoint. For a
 /// running monitor `--examples-retention` does the same by itself after each checkpoint.
 struct PruneCommand: ParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "prune",
-        abstract: "Delete example rows older than an age from the audit log (each step recorded in its retention table)."
+        abstract: "Delete example rows older than an age from the audit log (each step recorded in its retention table), and outbox entries delivered before it."
     )
 
     @Option(help: "The audit log.")
@@ -29,9 +30,11 @@ struct PruneCommand: ParsableCommand {
         do {
             let log = try AuditLog(path: db)
             let pruned = try log.pruneExamples(olderThan: cutoff)
+            let delivered = try log.pruneDeliveredAlerts(deliveredBefore: cutoff)
             let remaining = try log.count(.examples)
             print("pruned \(pruned.rowsDeleted) example row(s) written before \(QueryTable.timeText(cutoff)) in \(pruned.steps) step(s) "
-                  + "(table retention); \(remaining) remain")
+                  + "(table retention); \(remaining) remain; and \(delivered) outbox entr\(delivered == 1 ? "y" : "ies") delivered before it "
+                  + "(their alerts stay in table alerts)")
             try log.close()
         } catch let error as AuditLogError {
             throw ValidationError("cannot prune \(db): \(error)")

@@ -376,6 +376,41 @@ struct AuditLogTests {
         }
     }
 
+    @Test("outbox pruning deletes entries delivered before the cut-off, oldest first; undelivered ones and the alerts stay")
+    func pruneDeliveredAlerts() throws {
+        let dir = try TemporaryLog()
+        let log = try AuditLog(path: dir.path)
+        let alerts = (0..<5).map { alert(offset: Int64($0)) }
+        try log.write(AuditBatch(alerts: alerts))
+        // Delivered out of insertion order (a re-send after a restart can do that); alerts[1]
+        // never delivered.
+        for (index, seconds) in [(0, 10.0), (2, 20), (3, 100), (4, 15)] {
+            #expect(try log.markDelivered(alertIDs: [alerts[index].alertID], at: t0 + seconds) == 1)
+        }
+        let outbox: () throws -> Set<String> = { Set(try raw(dir) { db in try String.fetchAll(db, sql: "SELECT alert_id FROM alert_outbox") }) }
+
+        #expect(try log.pruneDeliveredAlerts(deliveredBefore: t0 + 5) == 0)
+        #expect(try log.pruneDeliveredAlerts(deliveredBefore: t0 + 30, maxRows: 1) == 1)
+        #expect(try outbox() == Set(alerts[1...].map(\.alertID)))
+        // An undelivered entry is passed over but counts toward the scan's bound.
+        #expect(try log.pruneDeliveredAlerts(deliveredBefore: t0 + 30, step: 1) == 0)
+        // The scan stops at the first entry delivered after the cut-off (alerts[3]), so
+        // alerts[4], delivered before it, waits for a later cut-off: late, never wrong.
+        #expect(try log.pruneDeliveredAlerts(deliveredBefore: t0 + 30) == 1)
+        #expect(try outbox() == Set([1, 3, 4].map { alerts[$0].alertID }))
+        #expect(try log.pruneDeliveredAlerts(deliveredBefore: t0 + 200) == 2)
+        #expect(try log.undeliveredAlerts().map(\.alertID) == [alerts[1].alertID])
+        #expect(try log.count(.alertOutbox) == 1)
+        #expect(try log.count(.alerts) == 5)
+
+        // A pruned alert raised again is still recognised as a repeat (by `alerts`), so it is
+        // neither stored twice nor queued to be published again.
+        let again = try log.write(AuditBatch(alerts: [alerts[0]]))
+        #expect(again.repeatedAlerts == [0])
+        #expect(try log.count(.alertOutbox) == 1)
+        #expect(throws: AuditLogError.self) { try log.pruneDeliveredAlerts(deliveredBefore: t0, step: 0) }
+    }
+
     @Test("a reader on another pool sees committed data while a write transaction is open (WAL)")
     func readerDuringWrite() throws {
         let dir = try TemporaryLog()

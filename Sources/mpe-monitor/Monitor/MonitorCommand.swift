@@ -30,7 +30,7 @@ struct MonitorCommand: AsyncParsableCommand {
     var db: String?
     @Option(help: "Audit rows per message: all | flagged-only.")
     var examples: AuditLog.ExampleMode?
-    @Option(name: .customLong("examples-retention"), help: "Delete example rows older than this age (30d, 12h, …; default: keep all), a little after each checkpoint.")
+    @Option(name: .customLong("examples-retention"), help: "Delete example rows older than this age (30d, 12h, …; default: keep all), and outbox entries delivered before it, a little after each checkpoint.")
     var examplesRetention: String?
     @Option(name: .customLong("checkpoint-interval"), help: "Examples learned between learner checkpoints (default: 50000).")
     var checkpointInterval: Int?

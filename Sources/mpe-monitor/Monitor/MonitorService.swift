@@ -304,14 +304,17 @@ struct MonitorService: Service {
         committer.submit(commit)
     }
 
-    /// Deletes example rows older than `retention`, at most two checkpoint intervals' worth.
-    /// A failure is logged and left for the next checkpoint: rows kept longer lose nothing.
+    /// Deletes example rows older than `retention`, and outbox entries delivered before it, at
+    /// most two checkpoint intervals' worth of each. A failure is logged and left for the next
+    /// checkpoint: rows kept longer lose nothing.
     private func prune(olderThan retention: TimeInterval, metrics: MonitorMetrics) {
         do {
-            let pruned = try audit.pruneExamples(olderThan: Date().addingTimeInterval(-retention), maxRows: 2 * settings.checkpointInterval)
+            let cutoff = Date().addingTimeInterval(-retention)
+            let pruned = try audit.pruneExamples(olderThan: cutoff, maxRows: 2 * settings.checkpointInterval)
+            let delivered = try audit.pruneDeliveredAlerts(deliveredBefore: cutoff, maxRows: 2 * settings.checkpointInterval)
             metrics.pruned.increment(by: pruned.rowsDeleted)
-            if pruned.rowsDeleted > 0 {
-                logger.info("pruned \(pruned.rowsDeleted) example row(s) older than the retention of \(MonitorSettings.ageText(retention)) (recorded in table retention)")
+            if pruned.rowsDeleted > 0 || delivered > 0 {
+                logger.info("pruned \(pruned.rowsDeleted) example row(s) (recorded in table retention) and \(delivered) delivered outbox entr\(delivered == 1 ? "y" : "ies") older than the retention of \(MonitorSettings.ageText(retention))")
             }
         } catch {
             logger.warning("pruning example rows older than \(MonitorSettings.ageText(retention)) failed (tried again after the next checkpoint): \(error)")

@@ -41,6 +41,9 @@ import GRDB
 /// recorded, so every deletion leaves its record and nothing newer can go. `AuditLog.pruneExamples`
 /// (and `mpe-monitor prune`, and the monitor's `examples_retention`) write both in one transaction.
 ///
+/// Migration `v5` adds `generalization.loo_calibration`. Migration `v6` indexes `retention`
+/// on (`table_name`, `up_to_id`), the bound the `examples` delete trigger reads per row.
+///
 /// Append-only is enforced by `BEFORE UPDATE` / `BEFORE DELETE` triggers that
 /// `RAISE(ABORT, '<table> is append-only')`, so no code path (nor a hand-typed `sqlite3`
 /// session) can rewrite history; the statement fails and nothing changes.
@@ -84,6 +87,13 @@ enum AuditSchema {
         migrator.registerMigration("v5") { db in
             // ADD COLUMN neither rewrites the rows nor fires the append-only triggers.
             try db.execute(sql: "ALTER TABLE generalization ADD COLUMN loo_calibration REAL")
+        }
+        migrator.registerMigration("v6") { db in
+            // The delete trigger of `examples` reads MAX(up_to_id) for every row it lets go;
+            // without an index that is a scan of all retention records, one more per pruning
+            // step, so pruning grew quadratic over a long run (100,000 rows behind 30,000
+            // records: 269 s, against 0.23 s with the index).
+            try db.execute(sql: "CREATE INDEX retention_table_up_to ON retention (table_name, up_to_id)")
         }
         return migrator
     }

@@ -73,7 +73,7 @@ struct AuditLogTests {
              try String.fetchOne(db, sql: "PRAGMA journal_mode"))
         }
         #expect(schema1 == schema2)
-        #expect(migrations == ["v1", "v2", "v3", "v4", "v5"])
+        #expect(migrations == ["v1", "v2", "v3", "v4", "v5", "v6"])
         #expect(journal == "wal")
     }
 
@@ -272,6 +272,16 @@ struct AuditLogTests {
         // maxRows bounds one call (the running monitor prunes a little after each checkpoint).
         #expect(try log.pruneExamples(olderThan: t0 + 3600, maxRows: 1).rowsDeleted == 1)
         #expect(try log.count(.examples) == 1)
+        // The delete trigger reads its bound once per deleted row, so it must come from an
+        // index: a scan of every retention record (one more per step) made pruning quadratic
+        // over a long run.
+        try raw(dir) { db throws in
+            let bound = "SELECT MAX(up_to_id) FROM retention WHERE table_name = 'examples'"
+            let trigger = try #require(try String.fetchOne(db, sql: "SELECT sql FROM sqlite_master WHERE name = 'examples_no_delete'"))
+            #expect(trigger.contains(bound), "\(trigger)")
+            let plan = try Row.fetchAll(db, sql: "EXPLAIN QUERY PLAN \(bound)").map { $0["detail"] as String }
+            #expect(plan.contains { $0.contains("USING COVERING INDEX retention_table_up_to") }, "\(plan)")
+        }
     }
 
     @Test("the processing order: runs merge only when contiguous; read back from a start, clipped, in the order written")

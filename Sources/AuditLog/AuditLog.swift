@@ -183,8 +183,8 @@ public final class AuditLog: Sendable {
     /// Deletes outbox entries delivered before `cutoff`, oldest first, in transactions of at
     /// most `step` entries; stops after `maxRows` (nil: no limit). A delivered entry has done
     /// its work: the alert stays in `alerts`, and a repeat is recognised there, not here. Kept,
-    /// the entries would grow the log by a copy of every alert's payload for ever, the one
-    /// table to do so once `examples` has a retention. Undelivered entries always stay (they
+    /// the entries grow the log by a copy of every alert's payload for ever, the largest part
+    /// of what still grew once `examples` had a retention. Undelivered entries always stay (they
     /// are re-sent at the next start). Returns the entries deleted; no `retention` record is
     /// written, as the outbox is a queue, not history.
     @discardableResult

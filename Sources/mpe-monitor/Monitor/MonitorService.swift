@@ -317,7 +317,7 @@ struct MonitorService: Service {
                 logger.info("pruned \(pruned.rowsDeleted) example row(s) (recorded in table retention) and \(delivered) delivered outbox entr\(delivered == 1 ? "y" : "ies") older than the retention of \(MonitorSettings.ageText(retention))")
             }
         } catch {
-            logger.warning("pruning example rows older than \(MonitorSettings.ageText(retention)) failed (tried again after the next checkpoint): \(error)")
+            logger.warning("pruning example rows and delivered outbox entries older than \(MonitorSettings.ageText(retention)) failed (tried again after the next checkpoint): \(error)")
         }
     }
 

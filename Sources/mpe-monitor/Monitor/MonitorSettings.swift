@@ -31,7 +31,8 @@ struct MonitorSettings {
     /// Seconds `examples` rows are kept (nil: for ever). After each checkpoint the monitor
     /// deletes at most two checkpoint intervals' worth of older rows, so that it catches up
     /// with a backlog of old rows at twice the rate rows arrive without holding a batch up
-    /// for long. At 190 bytes a row, one row per message fills a disk in months otherwise.
+    /// for long. At about 120 bytes a row with its index, one row per message fills a disk in
+    /// months otherwise.
     var examplesRetention: TimeInterval?
     /// Seconds between status lines.
     var statusInterval = 10.0

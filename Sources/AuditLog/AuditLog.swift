@@ -157,27 +157,28 @@ public final class AuditLog: Sendable {
         return try mapErrors { try pool.write { db in try BatchWriter.prune(keep: keepNewest, db: db) } }
     }
 
+    /// The retention: deletes `examples` rows written before `cutoff` (`pruneExamples`) and
+    /// outbox entries delivered before it (`pruneDeliveredAlerts`), at most `maxRows` of each
+    /// (nil: no limit). What the running monitor does after each checkpoint, and
+    /// `mpe-monitor prune` by hand. Alerts, drift events, dead letters and the generalization
+    /// series are kept: they are what the monitor concluded, the history people query.
+    @discardableResult
+    public func prune(olderThan cutoff: Date, maxRows: Int? = nil, at time: Date = Date()) throws -> PruneResult {
+        var result = try pruneExamples(olderThan: cutoff, maxRows: maxRows, at: time)
+        result.deliveredAlertsDeleted = try pruneDeliveredAlerts(deliveredBefore: cutoff, maxRows: maxRows)
+        return result
+    }
+
     /// Deletes `examples` rows written before `cutoff`, oldest first, in transactions of at
     /// most `step` rows, each with its `retention` record (the schema refuses the deletion
     /// without one); stops after `maxRows` (nil: no limit). Never deletes a row newer than the
     /// newest checkpoint: what a restart would re-learn stays in the log as it was written.
-    /// Other tables are kept: alerts, drift events and dead letters are small and are the
-    /// history people query. Returns what went.
+    /// Returns what went.
     @discardableResult
     public func pruneExamples(olderThan cutoff: Date, step: Int = 20_000, maxRows: Int? = nil, at time: Date = Date()) throws -> PruneResult {
-        guard step >= 1 else { throw AuditLogError(.invalidArgument, "step must be at least 1, got \(step)") }
-        var result = PruneResult()
-        while maxRows.map({ result.rowsDeleted < $0 }) ?? true {
-            let take = min(step, maxRows.map { $0 - result.rowsDeleted } ?? step)
-            let deleted = try mapErrors {
-                try pool.write { db in try BatchWriter.pruneExamples(olderThan: cutoff.timeIntervalSince1970, take: take, at: time.timeIntervalSince1970, db: db) }
-            }
-            guard let deleted else { break }
-            result.rowsDeleted += deleted
-            result.steps += 1
-            if deleted < take { break }
+        try inSteps(of: step, maxRows: maxRows) { db, take in
+            try BatchWriter.pruneExamples(olderThan: cutoff.timeIntervalSince1970, take: take, at: time.timeIntervalSince1970, db: db)
         }
-        return result
     }
 
     /// Deletes outbox entries delivered before `cutoff`, oldest first, in transactions of at
@@ -189,18 +190,25 @@ public final class AuditLog: Sendable {
     /// written, as the outbox is a queue, not history.
     @discardableResult
     public func pruneDeliveredAlerts(deliveredBefore cutoff: Date, step: Int = 20_000, maxRows: Int? = nil) throws -> Int {
+        try inSteps(of: step, maxRows: maxRows) { db, take in
+            try BatchWriter.pruneDeliveredAlerts(deliveredBefore: cutoff.timeIntervalSince1970, take: take, db: db)
+        }.rowsDeleted
+    }
+
+    /// Runs `deleteStep` (which deletes at most `take` rows and returns how many, nil for
+    /// none) in one transaction each, until a step deletes fewer than it was allowed or
+    /// `maxRows` have gone: short transactions, so a monitor writing the log waits little.
+    private func inSteps(of step: Int, maxRows: Int?, _ deleteStep: (Database, Int) throws -> Int?) throws -> PruneResult {
         guard step >= 1 else { throw AuditLogError(.invalidArgument, "step must be at least 1, got \(step)") }
-        var deleted = 0
-        while maxRows.map({ deleted < $0 }) ?? true {
-            let take = min(step, maxRows.map { $0 - deleted } ?? step)
-            let went = try mapErrors {
-                try pool.write { db in try BatchWriter.pruneDeliveredAlerts(deliveredBefore: cutoff.timeIntervalSince1970, take: take, db: db) }
-            }
-            guard let went else { break }
-            deleted += went
-            if went < take { break }
+        var result = PruneResult()
+        while maxRows.map({ result.rowsDeleted < $0 }) ?? true {
+            let take = min(step, maxRows.map { $0 - result.rowsDeleted } ?? step)
+            guard let deleted = try mapErrors({ try pool.write { db in try deleteStep(db, take) } }) else { break }
+            result.rowsDeleted += deleted
+            result.steps += 1
+            if deleted < take { break }
         }
-        return deleted
+        return result
     }
 
     // MARK: Reading (each call sees one committed state)
@@ -451,12 +459,14 @@ public final class AuditLog: Sendable {
     }
 }
 
-/// What `AuditLog.pruneExamples` deleted.
+/// What `AuditLog.prune` or `AuditLog.pruneExamples` deleted.
 public struct PruneResult: Sendable, Equatable {
     /// Example rows deleted.
     public var rowsDeleted = 0
-    /// Transactions (each with its `retention` record).
+    /// Transactions that deleted example rows (each with its `retention` record).
     public var steps = 0
+    /// Delivered outbox entries deleted (`AuditLog.prune` only).
+    public var deliveredAlertsDeleted = 0
 }
 
 /// The log's tables, for `AuditLog.count`.

@@ -29,8 +29,8 @@ struct PruneCommand: ParsableCommand {
         guard let cutoff = QueryCommand.parseSince(olderThan, now: Date()) else { throw ValidationError("--older-than \(olderThan)") }
         do {
             let log = try AuditLog(path: db)
-            let pruned = try log.pruneExamples(olderThan: cutoff)
-            let delivered = try log.pruneDeliveredAlerts(deliveredBefore: cutoff)
+            let pruned = try log.prune(olderThan: cutoff)
+            let delivered = pruned.deliveredAlertsDeleted
             let remaining = try log.count(.examples)
             print("pruned \(pruned.rowsDeleted) example row(s) written before \(QueryTable.timeText(cutoff)) in \(pruned.steps) step(s) "
                   + "(table retention); \(remaining) remain; and \(delivered) outbox entr\(delivered == 1 ? "y" : "ies") delivered before it "

@@ -309,9 +309,8 @@ struct MonitorService: Service {
     /// checkpoint: rows kept longer lose nothing.
     private func prune(olderThan retention: TimeInterval, metrics: MonitorMetrics) {
         do {
-            let cutoff = Date().addingTimeInterval(-retention)
-            let pruned = try audit.pruneExamples(olderThan: cutoff, maxRows: 2 * settings.checkpointInterval)
-            let delivered = try audit.pruneDeliveredAlerts(deliveredBefore: cutoff, maxRows: 2 * settings.checkpointInterval)
+            let pruned = try audit.prune(olderThan: Date().addingTimeInterval(-retention), maxRows: 2 * settings.checkpointInterval)
+            let delivered = pruned.deliveredAlertsDeleted
             metrics.pruned.increment(by: pruned.rowsDeleted)
             if pruned.rowsDeleted > 0 || delivered > 0 {
                 logger.info("pruned \(pruned.rowsDeleted) example row(s) (recorded in table retention) and \(delivered) delivered outbox entr\(delivered == 1 ? "y" : "ies") older than the retention of \(MonitorSettings.ageText(retention))")

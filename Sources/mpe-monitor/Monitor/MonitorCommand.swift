@@ -32,7 +32,7 @@ struct MonitorCommand: AsyncParsableCommand {
     var examples: AuditLog.ExampleMode?
     @Option(name: .customLong("examples-retention"), help: "Delete example rows older than this age (30d, 12h, …; default: keep all), and outbox entries delivered before it, a little after each checkpoint.")
     var examplesRetention: String?
-    @Option(name: .customLong("checkpoint-interval"), help: "Examples learned between learner checkpoints (default: 50000).")
+    @Option(name: .customLong("checkpoint-interval"), help: "Messages processed (learned or dead-lettered) between learner checkpoints (default: 50000).")
     var checkpointInterval: Int?
     @Option(name: .customLong("status-interval"), help: "Seconds between status lines (default: 10).")
     var statusInterval: Double?

@@ -91,7 +91,11 @@ struct MonitorService: Service {
                 let before = processor.examplesLearned
                 let processed = try processor.process(messages, from: from, logEnds: processor.replaying ? logEnds() : [:], now: Date())
                 var auditBatch = processed.audit
-                sinceCheckpoint += processor.examplesLearned - before
+                // Counted in messages, dead letters included: under a flood of refused
+                // messages (an upstream schema change) checkpoints still advance, so that a
+                // restart does not replay the whole flood and retention, which never prunes
+                // past the newest checkpoint, keeps pruning.
+                sinceCheckpoint += processed.messages
                 if auditBatch.checkpoint != nil {
                     sinceCheckpoint = 0
                 } else if sinceCheckpoint >= settings.checkpointInterval, let checkpoint = processor.newCheckpoint() {

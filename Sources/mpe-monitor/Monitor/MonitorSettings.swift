@@ -26,7 +26,8 @@ struct MonitorSettings {
     var maxBatch = 5000
     var database = "mpe-audit.sqlite"
     var examples: AuditLog.ExampleMode = .all
-    /// Examples learned between learner checkpoints.
+    /// Messages processed (learned or dead-lettered) between learner checkpoints: a restart
+    /// replays at most this many.
     var checkpointInterval = 50_000
     /// Seconds `examples` rows are kept (nil: for ever). After each checkpoint the monitor
     /// deletes at most two checkpoint intervals' worth of older rows, so that it catches up

@@ -158,14 +158,24 @@ public final class AuditLog: Sendable {
     }
 
     /// The retention: deletes `examples` rows written before `cutoff` (`pruneExamples`) and
-    /// outbox entries delivered before it (`pruneDeliveredAlerts`), at most `maxRows` of each
-    /// (nil: no limit). What the running monitor does after each checkpoint, and
-    /// `mpe-monitor prune` by hand. Alerts, drift events, dead letters and the generalization
-    /// series are kept: they are what the monitor concluded, the history people query.
+    /// outbox entries delivered before it (`pruneDeliveredAlerts`), and dead letters written
+    /// before `deadLetterCutoff` (`pruneDeadLetters`); nil keeps that table. At most `maxRows`
+    /// of each (nil: no limit). What the running monitor does after each checkpoint, and
+    /// `mpe-monitor prune` by hand. Alerts, drift events and the generalization series are
+    /// kept: they are what the monitor concluded, the history people query.
     @discardableResult
-    public func prune(olderThan cutoff: Date, maxRows: Int? = nil, at time: Date = Date()) throws -> PruneResult {
-        var result = try pruneExamples(olderThan: cutoff, maxRows: maxRows, at: time)
-        result.deliveredAlertsDeleted = try pruneDeliveredAlerts(deliveredBefore: cutoff, maxRows: maxRows)
+    public func prune(olderThan cutoff: Date?, deadLettersOlderThan deadLetterCutoff: Date? = nil, maxRows: Int? = nil,
+                      at time: Date = Date()) throws -> PruneResult {
+        var result = PruneResult()
+        if let cutoff {
+            result = try pruneExamples(olderThan: cutoff, maxRows: maxRows, at: time)
+            result.deliveredAlertsDeleted = try pruneDeliveredAlerts(deliveredBefore: cutoff, maxRows: maxRows)
+        }
+        if let deadLetterCutoff {
+            let deadLetters = try pruneDeadLetters(olderThan: deadLetterCutoff, maxRows: maxRows, at: time)
+            result.deadLettersDeleted = deadLetters.rowsDeleted
+            result.deadLetterSteps = deadLetters.steps
+        }
         return result
     }
 
@@ -177,7 +187,20 @@ public final class AuditLog: Sendable {
     @discardableResult
     public func pruneExamples(olderThan cutoff: Date, step: Int = 20_000, maxRows: Int? = nil, at time: Date = Date()) throws -> PruneResult {
         try inSteps(of: step, maxRows: maxRows) { db, take in
-            try BatchWriter.pruneExamples(olderThan: cutoff.timeIntervalSince1970, take: take, at: time.timeIntervalSince1970, db: db)
+            try BatchWriter.prune(.examples, olderThan: cutoff.timeIntervalSince1970, take: take, at: time.timeIntervalSince1970, db: db)
+        }
+    }
+
+    /// Deletes `dead_letters` rows written before `cutoff` as `pruneExamples` deletes example
+    /// rows: oldest first, in transactions of at most `step` rows, each with its `retention`
+    /// record, never past the newest checkpoint; stops after `maxRows` (nil: no limit). Each
+    /// row holds up to 4 KiB of the refused payload, so a flood of bad input (an upstream
+    /// schema change) would otherwise grow the log by kilobytes a message for as long as it
+    /// lasts. Returns what went, in `rowsDeleted` and `steps`.
+    @discardableResult
+    public func pruneDeadLetters(olderThan cutoff: Date, step: Int = 20_000, maxRows: Int? = nil, at time: Date = Date()) throws -> PruneResult {
+        try inSteps(of: step, maxRows: maxRows) { db, take in
+            try BatchWriter.prune(.deadLetters, olderThan: cutoff.timeIntervalSince1970, take: take, at: time.timeIntervalSince1970, db: db)
         }
     }
 
@@ -459,14 +482,24 @@ public final class AuditLog: Sendable {
     }
 }
 
-/// What `AuditLog.prune` or `AuditLog.pruneExamples` deleted.
+/// What `AuditLog.prune`, `AuditLog.pruneExamples` or `AuditLog.pruneDeadLetters` deleted.
 public struct PruneResult: Sendable, Equatable {
-    /// Example rows deleted.
+    /// Example rows deleted (dead letters, from `pruneDeadLetters`).
     public var rowsDeleted = 0
-    /// Transactions that deleted example rows (each with its `retention` record).
+    /// Transactions that deleted those rows (each with its `retention` record).
     public var steps = 0
     /// Delivered outbox entries deleted (`AuditLog.prune` only).
     public var deliveredAlertsDeleted = 0
+    /// Dead letters deleted (`AuditLog.prune` only).
+    public var deadLettersDeleted = 0
+    /// Transactions that deleted dead letters (`AuditLog.prune` only).
+    public var deadLetterSteps = 0
+}
+
+/// The tables a retention may prune, each deletion behind a `retention` record naming it.
+public enum RetainedTable: String, Sendable, CaseIterable {
+    case examples
+    case deadLetters = "dead_letters"
 }
 
 /// The log's tables, for `AuditLog.count`.

@@ -44,6 +44,13 @@ import GRDB
 /// Migration `v5` adds `generalization.loo_calibration`. Migration `v6` indexes `retention`
 /// on (`table_name`, `up_to_id`), the bound the `examples` delete trigger reads per row.
 ///
+/// Migration `v7` (dead letters get a retention too: each row holds up to 4 KiB of the refused
+/// payload, so a flood of bad input grew the log by kilobytes a message for ever): `retention`
+/// is rebuilt with `table_name` in (`examples`, `dead_letters`), its rows kept as they were,
+/// and `dead_letters` rows may be deleted up to the largest `up_to_id` recorded for
+/// `dead_letters`, as `examples` rows are for `examples`. Each table's bound is its own: a
+/// record for one never lets rows of the other go.
+///
 /// Append-only is enforced by `BEFORE UPDATE` / `BEFORE DELETE` triggers that
 /// `RAISE(ABORT, '<table> is append-only')`, so no code path (nor a hand-typed `sqlite3`
 /// session) can rewrite history; the statement fails and nothing changes.
@@ -95,6 +102,10 @@ enum AuditSchema {
             // behind 30,000 records, 68.94 s without the index, 0.21 s with it).
             try db.execute(sql: "CREATE INDEX retention_table_up_to ON retention (table_name, up_to_id)")
         }
+        migrator.registerMigration("v7") { db in
+            try db.execute(sql: v7)
+            try db.execute(sql: appendOnly("retention"))
+        }
         return migrator
     }
 
@@ -111,6 +122,36 @@ enum AuditSchema {
         CREATE TRIGGER examples_no_delete BEFORE DELETE ON examples
         WHEN OLD.id > COALESCE((SELECT MAX(up_to_id) FROM retention WHERE table_name = 'examples'), 0)
         BEGIN SELECT RAISE(ABORT, 'examples is append-only (rows covered by a retention record may be pruned: mpe-monitor prune)'); END;
+        """
+
+    /// A CHECK constraint cannot be altered, so `retention` is rebuilt (it holds one row per
+    /// pruning step: small). The triggers that name it go first and come back after: a RENAME
+    /// re-reads every trigger of the schema and refuses one that names a missing table.
+    private static let v7 = """
+        DROP TRIGGER examples_no_delete;
+        DROP TRIGGER dead_letters_no_delete;
+        DROP TRIGGER retention_no_update;
+        DROP TRIGGER retention_no_delete;
+        DROP INDEX retention_table_up_to;
+        CREATE TABLE retention_v7 (
+            id INTEGER PRIMARY KEY,
+            table_name TEXT NOT NULL CHECK (table_name IN ('examples', 'dead_letters')),
+            up_to_id INTEGER NOT NULL CHECK (up_to_id >= 0),
+            rows_deleted INTEGER NOT NULL CHECK (rows_deleted >= 0),
+            older_than REAL NOT NULL,
+            time REAL NOT NULL
+        );
+        INSERT INTO retention_v7 (id, table_name, up_to_id, rows_deleted, older_than, time)
+            SELECT id, table_name, up_to_id, rows_deleted, older_than, time FROM retention;
+        DROP TABLE retention;
+        ALTER TABLE retention_v7 RENAME TO retention;
+        CREATE INDEX retention_table_up_to ON retention (table_name, up_to_id);
+        CREATE TRIGGER examples_no_delete BEFORE DELETE ON examples
+        WHEN OLD.id > COALESCE((SELECT MAX(up_to_id) FROM retention WHERE table_name = 'examples'), 0)
+        BEGIN SELECT RAISE(ABORT, 'examples is append-only (rows covered by a retention record may be pruned: mpe-monitor prune)'); END;
+        CREATE TRIGGER dead_letters_no_delete BEFORE DELETE ON dead_letters
+        WHEN OLD.id > COALESCE((SELECT MAX(up_to_id) FROM retention WHERE table_name = 'dead_letters'), 0)
+        BEGIN SELECT RAISE(ABORT, 'dead_letters is append-only (rows covered by a retention record may be pruned: mpe-monitor prune)'); END;
         """
 
     private static let v3 = """

@@ -188,17 +188,18 @@ enum BatchWriter {
         return result
     }
 
-    /// One pruning step: up to `take` of the oldest `examples` rows written before `cutoff` and
+    /// One pruning step: up to `take` of the oldest rows of `table` written before `cutoff` and
     /// no later than the newest checkpoint (rows of the checkpoint's own batch share its
     /// time), deleted after their `retention` record is inserted (the delete trigger checks
     /// it). Rows are taken in id order and the step ends at the first row not old enough, so a
     /// clock that stepped back cannot carry a newer row along. Returns nil when nothing was
     /// old enough, else the rows deleted.
-    static func pruneExamples(olderThan cutoff: Double, take: Int, at time: Double, db: Database) throws -> Int? {
+    static func prune(_ table: RetainedTable, olderThan cutoff: Double, take: Int, at time: Double, db: Database) throws -> Int? {
         guard let newestCheckpoint = try Double.fetchOne(db, sql: "SELECT MAX(created_at) FROM checkpoints") else { return nil }
         var upTo: Int64?
         var rows = 0
-        for row in try Row.fetchAll(db, sql: "SELECT id, time FROM examples ORDER BY id LIMIT ?", arguments: [take]) {
+        // The table name comes from the enum, never from input.
+        for row in try Row.fetchAll(db, sql: "SELECT id, time FROM \(table.rawValue) ORDER BY id LIMIT ?", arguments: [take]) {
             let rowTime: Double = row[1]
             guard rowTime < cutoff, rowTime <= newestCheckpoint else { break }
             upTo = row[0]
@@ -206,9 +207,9 @@ enum BatchWriter {
         }
         guard let upTo else { return nil }
         try db.execute(
-            sql: "INSERT INTO retention (table_name, up_to_id, rows_deleted, older_than, time) VALUES ('examples', ?, ?, ?, ?)",
-            arguments: [upTo, rows, cutoff, time])
-        try db.execute(sql: "DELETE FROM examples WHERE id <= ?", arguments: [upTo])
+            sql: "INSERT INTO retention (table_name, up_to_id, rows_deleted, older_than, time) VALUES (?, ?, ?, ?, ?)",
+            arguments: [table.rawValue, upTo, rows, cutoff, time])
+        try db.execute(sql: "DELETE FROM \(table.rawValue) WHERE id <= ?", arguments: [upTo])
         return rows
     }
 

@@ -73,7 +73,7 @@ struct AuditLogTests {
              try String.fetchOne(db, sql: "PRAGMA journal_mode"))
         }
         #expect(schema1 == schema2)
-        #expect(migrations == ["v1", "v2", "v3", "v4", "v5", "v6"])
+        #expect(migrations == ["v1", "v2", "v3", "v4", "v5", "v6", "v7"])
         #expect(journal == "wal")
     }
 
@@ -281,6 +281,96 @@ struct AuditLogTests {
             #expect(trigger.contains(bound), "\(trigger)")
             let plan = try Row.fetchAll(db, sql: "EXPLAIN QUERY PLAN \(bound)").map { $0["detail"] as String }
             #expect(plan.contains { $0.contains("USING COVERING INDEX retention_table_up_to") }, "\(plan)")
+        }
+    }
+
+    @Test("dead letters are pruned like example rows, behind their own retention records; neither table's record lets the other's rows go")
+    func pruneDeadLetters() throws {
+        let dir = try TemporaryLog()
+        let log = try AuditLog(path: dir.path)
+        func deadLetters(_ offsets: Range<Int64>, time: Date) -> [DeadLetterRecord] {
+            offsets.map { DeadLetterRecord(position: MessagePosition(topic: "labels", partition: 1, offset: $0), payload: [1, 2, 3], reason: "not JSON", time: time) }
+        }
+        try log.write(AuditBatch(examples: (0..<3).map { example("old\($0)", offset: Int64($0), time: t0) }, deadLetters: deadLetters(0..<4, time: t0)))
+        // No checkpoint yet: nothing goes.
+        #expect(try log.pruneDeadLetters(olderThan: t0 + 3600) == PruneResult())
+        try log.write(AuditBatch(deadLetters: deadLetters(4..<5, time: t0 + 20), checkpoint: NewCheckpoint(snapshot: [1], examplesSeen: 3), time: t0 + 20))
+        try log.write(AuditBatch(deadLetters: deadLetters(5..<7, time: t0 + 30)))
+        // Dead letters only: the example rows stay, and have no record.
+        let pruned = try log.prune(olderThan: nil, deadLettersOlderThan: t0 + 3600, at: t0 + 40)
+        #expect(pruned == PruneResult(rowsDeleted: 0, steps: 0, deliveredAlertsDeleted: 0, deadLettersDeleted: 5, deadLetterSteps: 1))
+        #expect(try log.count(.deadLetters) == 2)
+        #expect(try log.count(.examples) == 3)
+        try raw(dir) { db throws in
+            let rows = try Row.fetchAll(db, sql: "SELECT table_name, up_to_id, rows_deleted, older_than, time FROM retention ORDER BY id")
+            #expect(rows.map { $0[0] as String } == ["dead_letters"])
+            #expect(rows.map { $0[1] as Int64 } == [5])
+            #expect(rows.map { $0[2] as Int } == [5])
+            #expect(rows.allSatisfy { ($0[3] as Double) == (t0 + 3600).timeIntervalSince1970 && ($0[4] as Double) == (t0 + 40).timeIntervalSince1970 })
+            // The dead letters' record (up to id 5) lets no example row go (ids 1 to 3), and
+            // newer dead letters stay refused.
+            for table in ["examples", "dead_letters"] {
+                let error = #expect(throws: DatabaseError.self) { try db.execute(sql: "DELETE FROM \(table)") }
+                #expect(error?.message?.contains("\(table) is append-only") == true, "\(table): \(error?.message ?? "")")
+            }
+            // A record for the examples does not open the dead letters either.
+            try db.execute(sql: "INSERT INTO retention (table_name, up_to_id, rows_deleted, older_than, time) VALUES ('examples', 100, 0, 0, 0)")
+            #expect(throws: DatabaseError.self) { try db.execute(sql: "DELETE FROM dead_letters") }
+            #expect(throws: DatabaseError.self) {
+                try db.execute(sql: "INSERT INTO retention (table_name, up_to_id, rows_deleted, older_than, time) VALUES ('alerts', 100, 0, 0, 0)")
+            }
+            let bound = "SELECT MAX(up_to_id) FROM retention WHERE table_name = 'dead_letters'"
+            let trigger = try #require(try String.fetchOne(db, sql: "SELECT sql FROM sqlite_master WHERE name = 'dead_letters_no_delete'"))
+            #expect(trigger.contains(bound), "\(trigger)")
+            let plan = try Row.fetchAll(db, sql: "EXPLAIN QUERY PLAN \(bound)").map { $0["detail"] as String }
+            #expect(plan.contains { $0.contains("USING COVERING INDEX retention_table_up_to") }, "\(plan)")
+        }
+        #expect(try log.count(.deadLetters) == 2)
+        #expect(try log.count(.examples) == 3)
+        // Both tables in one call, each with its own cut-off, as the monitor makes it after a
+        // newer checkpoint.
+        try log.write(AuditBatch(checkpoint: NewCheckpoint(snapshot: [2], examplesSeen: 3), time: t0 + 35))
+        let both = try log.prune(olderThan: t0 + 3600, deadLettersOlderThan: t0 + 31, at: t0 + 50)
+        #expect(both.rowsDeleted == 3)
+        #expect(both.deadLettersDeleted == 2)
+        #expect(try log.count(.examples) == 0)
+        #expect(try log.count(.deadLetters) == 0)
+    }
+
+    @Test("a v6 log migrates to v7 keeping its retention records: its pruned example rows stay pruned, its newer rows protected")
+    func upgradeFromV6() throws {
+        let dir = try TemporaryLog()
+        let queue = try DatabaseQueue(path: dir.path)
+        try AuditSchema.migrator.migrate(queue, upTo: "v6")
+        try queue.write { db in
+            for offset in 0..<4 {
+                try db.execute(sql: "INSERT INTO examples (example_id, topic, partition, epoch, offset, flagged, time) VALUES (?, 'labels', 0, 0, ?, 0, 0)",
+                               arguments: ["e\(offset)", offset])
+            }
+            try db.execute(sql: "INSERT INTO retention (table_name, up_to_id, rows_deleted, older_than, time) VALUES ('examples', 2, 2, 10, 11)")
+            try db.execute(sql: "DELETE FROM examples WHERE id <= 2")
+            // v6 knows no retention for dead letters.
+            #expect(throws: DatabaseError.self) {
+                try db.execute(sql: "INSERT INTO retention (table_name, up_to_id, rows_deleted, older_than, time) VALUES ('dead_letters', 1, 0, 0, 0)")
+            }
+        }
+        try queue.close()
+        let log = try AuditLog(path: dir.path)
+        #expect(try log.count(.examples) == 2)
+        #expect(try log.count(.retention) == 1)
+        try log.close()
+        try raw(dir) { db throws in
+            let row = try #require(try Row.fetchOne(db, sql: "SELECT id, table_name, up_to_id, rows_deleted, older_than, time FROM retention"))
+            #expect(row[0] as Int64 == 1 && row[1] as String == "examples" && row[2] as Int64 == 2 && row[3] as Int == 2)
+            #expect(row[4] as Double == 10 && row[5] as Double == 11)
+            // The rebuilt table is append-only again; rows past the record are protected again.
+            for statement in ["UPDATE retention SET up_to_id = 100", "DELETE FROM retention", "DELETE FROM examples"] {
+                let error = #expect(throws: DatabaseError.self) { try db.execute(sql: statement) }
+                #expect(error?.message?.contains("append-only") == true, "\(statement): \(error?.message ?? "")")
+            }
+            #expect(try Int.fetchOne(db, sql: "SELECT COUNT(*) FROM examples") == 2)
+            #expect(try Int.fetchOne(db, sql: "SELECT COUNT(*) FROM sqlite_master WHERE name IN ('examples_no_delete', 'dead_letters_no_delete', 'retention_no_update', 'retention_no_delete', 'retention_table_up_to')") == 5)
+            #expect(try String.fetchAll(db, sql: "PRAGMA integrity_check") == ["ok"])
         }
     }
 

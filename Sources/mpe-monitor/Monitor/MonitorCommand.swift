@@ -32,6 +32,8 @@ struct MonitorCommand: AsyncParsableCommand {
     var examples: AuditLog.ExampleMode?
     @Option(name: .customLong("examples-retention"), help: "Delete example rows older than this age (30d, 12h, …; default: keep all), and outbox entries delivered before it, a little after each checkpoint.")
     var examplesRetention: String?
+    @Option(name: .customLong("dead-letter-retention"), help: "Delete dead letters older than this age (30d, 12h, …), or keep them: keep (default: as --examples-retention).")
+    var deadLetterRetention: String?
     @Option(name: .customLong("checkpoint-interval"), help: "Messages processed (learned or dead-lettered) between learner checkpoints (default: 50000).")
     var checkpointInterval: Int?
     @Option(name: .customLong("status-interval"), help: "Seconds between status lines (default: 10).")
@@ -62,6 +64,9 @@ struct MonitorCommand: AsyncParsableCommand {
         if let db { s.database = db }
         if let examples { s.examples = examples }
         if let examplesRetention { s.examplesRetention = try MonitorSettings.retention(examplesRetention, key: "--examples-retention") }
+        if let deadLetterRetention {
+            s.deadLetterRetention = try MonitorSettings.DeadLetterRetention(deadLetterRetention, key: "--dead-letter-retention")
+        }
         if let checkpointInterval { s.checkpointInterval = checkpointInterval }
         if let statusInterval { s.statusInterval = statusInterval }
         if let sessionTimeout {
@@ -196,6 +201,7 @@ struct MonitorCommand: AsyncParsableCommand {
             ("topic", s.topic), ("brokers", s.brokers.joined(separator: ",")), ("group", s.group),
             ("alerts_topic", s.resolvedAlertsTopic), ("dead_letter_topic", s.resolvedDeadLetterTopic),
             ("examples", s.examples.rawValue), ("examples_retention", s.examplesRetention.map(MonitorSettings.ageText) ?? "keep all"),
+            ("dead_letter_retention", s.resolvedDeadLetterRetention.map(MonitorSettings.ageText) ?? "keep all"),
             ("checkpoint_interval", String(s.checkpointInterval)),
             ("model", l.configuration.model.rawValue), ("family", l.family.rawValue),
             ("input_dimension", l.inputDimension.map(String.init) ?? "auto"),

@@ -302,25 +302,35 @@ struct MonitorService: Service {
         }
         publish(outgoing, pending: pending)
         try markDelivered(delivered)
-        if auditBatch.checkpoint != nil, let retention = settings.examplesRetention { prune(olderThan: retention, metrics: metrics) }
+        if auditBatch.checkpoint != nil, settings.examplesRetention != nil || settings.resolvedDeadLetterRetention != nil {
+            prune(metrics: metrics)
+        }
         var commit: [KafkaTopicPartition: Int64] = [:]
         for (tp, offset) in auditBatch.nextOffsets { commit[KafkaTopicPartition(topic: tp.topic, partition: tp.partition)] = offset }
         committer.submit(commit)
     }
 
-    /// Deletes example rows older than `retention`, and outbox entries delivered before it, at
-    /// most two checkpoint intervals' worth of each. A failure is logged and left for the next
-    /// checkpoint: rows kept longer lose nothing.
-    private func prune(olderThan retention: TimeInterval, metrics: MonitorMetrics) {
+    /// Deletes example rows older than the examples retention, outbox entries delivered before
+    /// it, and dead letters older than theirs, at most two checkpoint intervals' worth of each.
+    /// A failure is logged and left for the next checkpoint: rows kept longer lose nothing.
+    private func prune(metrics: MonitorMetrics) {
+        let now = Date()
+        let examples = settings.examplesRetention
+        let deadLetters = settings.resolvedDeadLetterRetention
+        let ages = [examples.map { "examples \(MonitorSettings.ageText($0))" }, deadLetters.map { "dead letters \(MonitorSettings.ageText($0))" }]
+            .compactMap { $0 }.joined(separator: ", ")
         do {
-            let pruned = try audit.prune(olderThan: Date().addingTimeInterval(-retention), maxRows: 2 * settings.checkpointInterval)
+            let pruned = try audit.prune(olderThan: examples.map { now.addingTimeInterval(-$0) },
+                                         deadLettersOlderThan: deadLetters.map { now.addingTimeInterval(-$0) },
+                                         maxRows: 2 * settings.checkpointInterval, at: now)
             let delivered = pruned.deliveredAlertsDeleted
             metrics.pruned.increment(by: pruned.rowsDeleted)
-            if pruned.rowsDeleted > 0 || delivered > 0 {
-                logger.info("pruned \(pruned.rowsDeleted) example row(s) (recorded in table retention) and \(delivered) delivered outbox entr\(delivered == 1 ? "y" : "ies") older than the retention of \(MonitorSettings.ageText(retention))")
+            metrics.prunedDeadLetters.increment(by: pruned.deadLettersDeleted)
+            if pruned.rowsDeleted > 0 || delivered > 0 || pruned.deadLettersDeleted > 0 {
+                logger.info("pruned \(pruned.rowsDeleted) example row(s) and \(pruned.deadLettersDeleted) dead letter(s) (recorded in table retention), and \(delivered) delivered outbox entr\(delivered == 1 ? "y" : "ies"), past the retention (\(ages))")
             }
         } catch {
-            logger.warning("pruning example rows and delivered outbox entries older than \(MonitorSettings.ageText(retention)) failed (tried again after the next checkpoint): \(error)")
+            logger.warning("pruning rows past the retention (\(ages)) failed (tried again after the next checkpoint): \(error)")
         }
     }
 

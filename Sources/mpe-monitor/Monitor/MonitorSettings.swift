@@ -35,6 +35,11 @@ struct MonitorSettings {
     /// for long. At about 120 bytes a row with its index, one row per message fills a disk in
     /// months otherwise.
     var examplesRetention: TimeInterval?
+    /// How long `dead_letters` rows are kept; pruned as `examples` rows are. By default as
+    /// long as example rows: each holds up to 4 KiB of the refused payload, so a flood of bad
+    /// input grows the log far faster than good input does, and a log bounded by
+    /// `examples_retention` should stay bounded.
+    var deadLetterRetention: DeadLetterRetention = .asExamples
     /// Seconds between status lines.
     var statusInterval = 10.0
     /// Seconds allowed for a graceful shutdown.
@@ -43,6 +48,27 @@ struct MonitorSettings {
     /// that ends before the next offset lost its data). Not a setting: it only bounds how soon
     /// that is noticed, and costs no broker round trip.
     let logEndCheckInterval = 2.0
+
+    /// `monitor.dead_letter_retention`: an age, `keep` (for ever), or unset (as `examples_retention`).
+    enum DeadLetterRetention: Equatable {
+        case asExamples
+        case keep
+        case age(TimeInterval)
+
+        /// `keep` or an age, from the file or the command line.
+        init(_ text: String, key: String) throws {
+            self = text == "keep" ? .keep : .age(try MonitorSettings.retention(text, key: key, orKeep: true))
+        }
+    }
+
+    /// Seconds dead letters are kept (nil: for ever).
+    var resolvedDeadLetterRetention: TimeInterval? {
+        switch deadLetterRetention {
+        case .asExamples: examplesRetention
+        case .keep: nil
+        case .age(let age): age
+        }
+    }
 
     var resolvedAlertsTopic: String { alertsTopic ?? "\(topic).alerts" }
     var resolvedDeadLetterTopic: String { deadLetterTopic ?? "\(topic).dead-letters" }
@@ -66,10 +92,14 @@ struct MonitorSettings {
             }
         }
         if let monitor = try node.child("monitor") {
-            try monitor.allowOnly(["db", "examples", "examples_retention", "checkpoint_interval", "status_interval", "shutdown_timeout"])
+            try monitor.allowOnly(["db", "examples", "examples_retention", "dead_letter_retention", "checkpoint_interval",
+                                   "status_interval", "shutdown_timeout"])
             if let v = try monitor.string("db") { database = v }
             if let v = try monitor.choice("examples", AuditLog.ExampleMode.self) { examples = v }
             if let v = try monitor.string("examples_retention") { examplesRetention = try Self.retention(v, key: "monitor.examples_retention") }
+            if let v = try monitor.string("dead_letter_retention") {
+                deadLetterRetention = try DeadLetterRetention(v, key: "monitor.dead_letter_retention")
+            }
             if let v = try monitor.int("checkpoint_interval") { checkpointInterval = v }
             if let v = try monitor.double("status_interval") { statusInterval = v }
             if let v = try monitor.double("shutdown_timeout") { shutdownTimeout = v }
@@ -87,10 +117,11 @@ struct MonitorSettings {
         if let v = environment["MPE_DB"], !v.isEmpty { database = v }
     }
 
-    /// An `examples_retention` value: an age such as 30d or 12h, more than zero.
-    static func retention(_ text: String, key: String) throws -> TimeInterval {
+    /// A retention value: an age such as 30d or 12h, more than zero (`orKeep`: or `keep`,
+    /// which the message then names as allowed).
+    static func retention(_ text: String, key: String, orKeep: Bool = false) throws -> TimeInterval {
         guard let age = QueryCommand.parseAge(text), age > 0 else {
-            throw ConfigurationProblem(message: "\(key) '\(text)': expected an age above zero such as 90s, 30m, 12h or 30d")
+            throw ConfigurationProblem(message: "\(key) '\(text)': expected an age above zero such as 90s, 30m, 12h or 30d\(orKeep ? ", or keep" : "")")
         }
         return age
     }

@@ -51,6 +51,14 @@ import GRDB
 /// `dead_letters`, as `examples` rows are for `examples`. Each table's bound is its own: a
 /// record for one never lets rows of the other go.
 ///
+/// Migration `v8` (the processing order is needed only after a checkpoint, yet it grew by a row
+/// a batch for ever: at a trickle, when batches hold a message or two, tens of bytes a message
+/// whatever the retention): `checkpoints.order_id`, the largest `processing_order` id as of the
+/// checkpoint (NULL in checkpoints written before, read as 0). `processing_order` rows at or
+/// below the smallest `order_id` of the kept checkpoints record only what came before every
+/// checkpoint a restart could restore, and may be deleted; the monitor deletes them when it
+/// prunes old checkpoints. Newer rows stay refused.
+///
 /// Append-only is enforced by `BEFORE UPDATE` / `BEFORE DELETE` triggers that
 /// `RAISE(ABORT, '<table> is append-only')`, so no code path (nor a hand-typed `sqlite3`
 /// session) can rewrite history; the statement fails and nothing changes.
@@ -106,6 +114,10 @@ enum AuditSchema {
             try db.execute(sql: v7)
             try db.execute(sql: appendOnly("retention"))
         }
+        migrator.registerMigration("v8") { db in
+            // ADD COLUMN neither rewrites the rows nor fires the checkpoints' update trigger.
+            try db.execute(sql: v8)
+        }
         return migrator
     }
 
@@ -122,6 +134,18 @@ enum AuditSchema {
         CREATE TRIGGER examples_no_delete BEFORE DELETE ON examples
         WHEN OLD.id > COALESCE((SELECT MAX(up_to_id) FROM retention WHERE table_name = 'examples'), 0)
         BEGIN SELECT RAISE(ABORT, 'examples is append-only (rows covered by a retention record may be pruned: mpe-monitor prune)'); END;
+        """
+
+    /// The bound a `processing_order` row may be deleted up to: the smallest `order_id` of
+    /// the checkpoints kept (0 when there is none, or one from before v8).
+    static let processingOrderBound = "SELECT COALESCE(MIN(COALESCE(order_id, 0)), 0) FROM checkpoints"
+
+    private static let v8 = """
+        ALTER TABLE checkpoints ADD COLUMN order_id INTEGER CHECK (order_id >= 0);
+        DROP TRIGGER processing_order_no_delete;
+        CREATE TRIGGER processing_order_no_delete BEFORE DELETE ON processing_order
+        WHEN OLD.id > (\(processingOrderBound))
+        BEGIN SELECT RAISE(ABORT, 'processing_order is append-only (rows before every kept checkpoint may be pruned)'); END;
         """
 
     /// A CHECK constraint cannot be altered, so `retention` is rebuilt (it holds one row per

@@ -179,8 +179,12 @@ enum BatchWriter {
                 offsets[place] = row[2]
                 epochs[place] = row[3]
             }
+            // The batch's own runs are already in: they precede the checkpoint's offsets.
             try db.execute(
-                sql: "INSERT INTO checkpoints (created_at, examples_seen, offsets, snapshot) VALUES (?, ?, ?, ?)",
+                sql: """
+                    INSERT INTO checkpoints (created_at, examples_seen, offsets, snapshot, order_id)
+                    VALUES (?, ?, ?, ?, (SELECT COALESCE(MAX(id), 0) FROM processing_order))
+                    """,
                 arguments: [batchTime, checkpoint.examplesSeen, OffsetsJSON.encode(offsets, epochs: epochs), Data(checkpoint.snapshot)])
             result.checkpointID = db.lastInsertedRowID
             result.checkpointsPruned = try prune(keep: keepCheckpoints, db: db)
@@ -230,12 +234,20 @@ enum BatchWriter {
         return db.changesCount
     }
 
-    /// Deletes all but the newest `keep` checkpoints.
+    /// Deletes all but the newest `keep` checkpoints, then the processing order recorded before
+    /// the oldest one kept: a restart restores a kept checkpoint and re-learns only what
+    /// followed it (`AuditLog.processingOrder(from:)` reads no earlier run). Within a log
+    /// epoch run ids grow with offsets, so those runs all end at or before every kept
+    /// checkpoint's offsets. Returns the checkpoints deleted.
     static func prune(keep: Int, db: Database) throws -> Int {
         try db.execute(
             sql: "DELETE FROM checkpoints WHERE id NOT IN (SELECT id FROM checkpoints ORDER BY id DESC LIMIT ?)",
             arguments: [keep])
-        return db.changesCount
+        let deleted = db.changesCount
+        if deleted > 0 {
+            try db.execute(sql: "DELETE FROM processing_order WHERE id <= (\(AuditSchema.processingOrderBound))")
+        }
+        return deleted
     }
 
     /// The value to store for `x`: itself when finite, NULL otherwise (see `AuditLog`).

@@ -73,7 +73,7 @@ struct AuditLogTests {
              try String.fetchOne(db, sql: "PRAGMA journal_mode"))
         }
         #expect(schema1 == schema2)
-        #expect(migrations == ["v1", "v2", "v3", "v4", "v5", "v6", "v7"])
+        #expect(migrations == ["v1", "v2", "v3", "v4", "v5", "v6", "v7", "v8"])
         #expect(journal == "wal")
     }
 
@@ -372,6 +372,81 @@ struct AuditLogTests {
             #expect(try Int.fetchOne(db, sql: "SELECT COUNT(*) FROM sqlite_master WHERE name IN ('examples_no_delete', 'dead_letters_no_delete', 'retention_no_update', 'retention_no_delete', 'retention_table_up_to')") == 5)
             #expect(try String.fetchAll(db, sql: "PRAGMA integrity_check") == ["ok"])
         }
+    }
+
+    @Test("the processing order before every kept checkpoint goes with the old checkpoints; what a restart reads from any kept one is unchanged")
+    func processingOrderPruned() throws {
+        // Two logs given the same batches: one keeps 3 checkpoints (pruning), the reference
+        // keeps them all (nothing pruned). Two partitions, interleaved in batches of 3 messages,
+        // a checkpoint every other batch.
+        let dir = try TemporaryLog(), reference = try TemporaryLog()
+        let log = try AuditLog(path: dir.path)
+        let all = try AuditLog(path: reference.path, options: .init(keepCheckpoints: 1000))
+        var next: [TopicPartition: Int64] = [labels0: 0, labels1: 0]
+        for batch in 0..<20 {
+            var order: [ProcessingRun] = []
+            for i in 0..<3 {
+                let tp = (batch + i) % 2 == 0 ? labels0 : labels1
+                order.append(tp, epoch: 0, offset: next[tp, default: 0])
+                next[tp, default: 0] += 1
+            }
+            let checkpoint = batch % 2 == 1 ? NewCheckpoint(snapshot: [UInt8(batch)], examplesSeen: 3 * (batch + 1)) : nil
+            for target in [log, all] {
+                try target.write(AuditBatch(order: order, nextOffsets: next, epochs: [labels0: 0, labels1: 0], checkpoint: checkpoint))
+            }
+        }
+        #expect(try all.count(.processingOrder) == 60)   // three runs a batch: the partitions alternate
+        let kept = try log.checkpoints()
+        #expect(kept.count == 3)
+        // Pruned: exactly the runs written up to the oldest kept checkpoint (batches 0 to 15).
+        let everyRun = try all.count(.processingOrder)
+        #expect(try log.count(.processingOrder) == everyRun - 3 * 16)
+        for checkpoint in kept {
+            let starts = checkpoint.offsets.mapValues { (offset: $0, epoch: Int64(0)) }
+            let runs = try log.processingOrder(from: starts)
+            let unpruned = try all.processingOrder(from: starts)
+            #expect(runs == unpruned)
+            #expect(runs.reduce(0) { $0 + $1.count } == 60 - checkpoint.examplesSeen)
+        }
+        try raw(dir) { db throws in
+            let error = #expect(throws: DatabaseError.self) { try db.execute(sql: "DELETE FROM processing_order") }
+            #expect(error?.message?.contains("append-only") == true, "\(error?.message ?? "")")
+            #expect(throws: DatabaseError.self) { try db.execute(sql: "UPDATE processing_order SET count = 1") }
+        }
+    }
+
+    @Test("a v7 log's checkpoints, without order_id, keep its whole processing order until they are pruned")
+    func upgradeFromV7() throws {
+        let dir = try TemporaryLog()
+        let queue = try DatabaseQueue(path: dir.path)
+        try AuditSchema.migrator.migrate(queue, upTo: "v7")
+        try queue.write { db in
+            for offset in 0..<3 {
+                try db.execute(sql: "INSERT INTO processing_order (topic, partition, epoch, first_offset, count) VALUES ('labels', 0, 0, ?, 1)",
+                               arguments: [offset])
+            }
+            try db.execute(sql: """
+                INSERT INTO checkpoints (created_at, examples_seen, offsets, snapshot)
+                VALUES (0, 3, '[{"topic":"labels","partition":0,"next_offset":3,"epoch":0}]', x'00')
+                """)
+        }
+        try queue.close()
+        let log = try AuditLog(path: dir.path)
+        try raw(dir) { db throws in
+            #expect(throws: DatabaseError.self) { try db.execute(sql: "DELETE FROM processing_order WHERE id = 1") }
+        }
+        // Three newer checkpoints push the old one out; then its runs may go.
+        for i in 0..<3 {
+            try log.write(AuditBatch(order: [ProcessingRun(topicPartition: labels0, epoch: 0, firstOffset: Int64(3 + i), count: 1)],
+                                     nextOffsets: [labels0: Int64(4 + i)], checkpoint: NewCheckpoint(snapshot: [1], examplesSeen: 4 + i)))
+        }
+        #expect(try log.checkpoints().count == 3)
+        // The oldest kept checkpoint's bound is run 4 (its own batch's run): runs 1 to 4 went.
+        #expect(try log.count(.processingOrder) == 2)
+        #expect(try log.processingOrder(from: [labels0: (offset: 4, epoch: 0)]) == [
+            ProcessingRun(topicPartition: labels0, epoch: 0, firstOffset: 4, count: 1),
+            ProcessingRun(topicPartition: labels0, epoch: 0, firstOffset: 5, count: 1),
+        ])
     }
 
     @Test("the processing order: runs merge only when contiguous; read back from a start, clipped, in the order written")

@@ -137,11 +137,19 @@ enum AuditSchema {
         """
 
     /// The bound a `processing_order` row may be deleted up to: the smallest `order_id` of
-    /// the checkpoints kept (0 when there is none, or one from before v8).
-    static let processingOrderBound = "SELECT COALESCE(MIN(COALESCE(order_id, 0)), 0) FROM checkpoints"
+    /// the checkpoints kept (0 when there is none, or one from before v8). The delete trigger
+    /// reads it for every row, so it must come from the index: `order_id` is stored after the
+    /// snapshot, and reading it from the table walks each snapshot's overflow pages (30,000
+    /// rows behind three 1.5 MB checkpoints: 47 s that way, 0.09 s from the index, by the
+    /// sqlite3 shell).
+    static let processingOrderBound = """
+        SELECT CASE WHEN EXISTS (SELECT 1 FROM checkpoints WHERE order_id IS NULL) THEN 0 \
+        ELSE COALESCE(MIN(order_id), 0) END FROM checkpoints
+        """
 
     private static let v8 = """
         ALTER TABLE checkpoints ADD COLUMN order_id INTEGER CHECK (order_id >= 0);
+        CREATE INDEX checkpoints_order_id ON checkpoints (order_id);
         DROP TRIGGER processing_order_no_delete;
         CREATE TRIGGER processing_order_no_delete BEFORE DELETE ON processing_order
         WHEN OLD.id > (\(processingOrderBound))

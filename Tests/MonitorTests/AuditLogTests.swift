@@ -412,6 +412,11 @@ struct AuditLogTests {
             let error = #expect(throws: DatabaseError.self) { try db.execute(sql: "DELETE FROM processing_order") }
             #expect(error?.message?.contains("append-only") == true, "\(error?.message ?? "")")
             #expect(throws: DatabaseError.self) { try db.execute(sql: "UPDATE processing_order SET count = 1") }
+            // The trigger reads its bound per deleted row: from the index, never from the
+            // checkpoint rows, whose order_id lies past the snapshot's overflow pages.
+            let plan = try Row.fetchAll(db, sql: "EXPLAIN QUERY PLAN \(AuditSchema.processingOrderBound)").map { $0["detail"] as String }
+            #expect(!plan.isEmpty && plan.allSatisfy { !$0.hasPrefix("SCAN") && !$0.contains("SEARCH checkpoints USING INTEGER") }, "\(plan)")
+            #expect(plan.contains { $0.contains("USING COVERING INDEX checkpoints_order_id") }, "\(plan)")
         }
     }
 

@@ -40,14 +40,22 @@ public final class AuditLog: Sendable {
         public var durability: Durability
         /// Checkpoints kept when a new one is written (at least 1).
         public var keepCheckpoints: Int
+        /// Runs of the processing order deleted at most with each checkpoint (see
+        /// `BatchWriter.processingOrderStep`); to keep up it must exceed the runs written
+        /// between two checkpoints, at most one a message.
+        public var processingOrderStep: Int
+        /// See `BatchWriter.processingOrderStep`.
+        public static let defaultProcessingOrderStep = 200_000
         /// Open for reading only (no migration; fails unless the log exists and is current).
         public var readOnly: Bool
 
         /// Options; the defaults suit the running monitor.
-        public init(examples: ExampleMode = .all, durability: Durability = .full, keepCheckpoints: Int = 3, readOnly: Bool = false) {
+        public init(examples: ExampleMode = .all, durability: Durability = .full, keepCheckpoints: Int = 3, readOnly: Bool = false,
+                    processingOrderStep: Int = Options.defaultProcessingOrderStep) {
             self.examples = examples
             self.durability = durability
             self.keepCheckpoints = keepCheckpoints
+            self.processingOrderStep = processingOrderStep
             self.readOnly = readOnly
         }
     }
@@ -63,6 +71,9 @@ public final class AuditLog: Sendable {
     public init(path: String, options: Options = Options()) throws {
         guard options.keepCheckpoints >= 1 else {
             throw AuditLogError(.invalidArgument, "keepCheckpoints must be at least 1, got \(options.keepCheckpoints)")
+        }
+        guard options.processingOrderStep >= 1 else {
+            throw AuditLogError(.invalidArgument, "processingOrderStep must be at least 1, got \(options.processingOrderStep)")
         }
         self.path = path
         self.options = options
@@ -104,9 +115,9 @@ public final class AuditLog: Sendable {
     @discardableResult
     public func write(_ batch: AuditBatch) throws -> AuditWriteResult {
         let mode = options.examples
-        let keep = options.keepCheckpoints
+        let keep = options.keepCheckpoints, step = options.processingOrderStep
         return try mapErrors {
-            try pool.write { db in try BatchWriter.write(batch, mode: mode, keepCheckpoints: keep, db: db) }
+            try pool.write { db in try BatchWriter.write(batch, mode: mode, keepCheckpoints: keep, orderStep: step, db: db) }
         }
     }
 
@@ -154,7 +165,8 @@ public final class AuditLog: Sendable {
     @discardableResult
     public func pruneCheckpoints(keepNewest: Int) throws -> Int {
         guard keepNewest >= 1 else { throw AuditLogError(.invalidArgument, "keepNewest must be at least 1, got \(keepNewest)") }
-        return try mapErrors { try pool.write { db in try BatchWriter.prune(keep: keepNewest, db: db) } }
+        let step = options.processingOrderStep
+        return try mapErrors { try pool.write { db in try BatchWriter.prune(keep: keepNewest, orderStep: step, db: db) } }
     }
 
     /// The retention: deletes `examples` rows written before `cutoff` (`pruneExamples`) and

@@ -147,13 +147,16 @@ enum AuditSchema {
         ELSE COALESCE(MIN(order_id), 0) END FROM checkpoints
         """
 
+    /// The newest run is never deleted: an `INTEGER PRIMARY KEY` without AUTOINCREMENT takes
+    /// the largest id plus one, so an emptied table would hand out ids from 1 again, below the
+    /// kept checkpoints' `order_id`, and the next pruning would delete runs a restart needs.
     private static let v8 = """
         ALTER TABLE checkpoints ADD COLUMN order_id INTEGER CHECK (order_id >= 0);
         CREATE INDEX checkpoints_order_id ON checkpoints (order_id);
         DROP TRIGGER processing_order_no_delete;
         CREATE TRIGGER processing_order_no_delete BEFORE DELETE ON processing_order
-        WHEN OLD.id > (\(processingOrderBound))
-        BEGIN SELECT RAISE(ABORT, 'processing_order is append-only (rows before every kept checkpoint may be pruned)'); END;
+        WHEN OLD.id > (\(processingOrderBound)) OR OLD.id = (SELECT MAX(id) FROM processing_order)
+        BEGIN SELECT RAISE(ABORT, 'processing_order is append-only (rows before every kept checkpoint but the newest may be pruned)'); END;
         """
 
     /// A CHECK constraint cannot be altered, so `retention` is rebuilt (it holds one row per

@@ -22,7 +22,7 @@ enum BatchWriter {
         VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)
         """
 
-    static func write(_ batch: AuditBatch, mode: AuditLog.ExampleMode, keepCheckpoints: Int, db: Database) throws -> AuditWriteResult {
+    static func write(_ batch: AuditBatch, mode: AuditLog.ExampleMode, keepCheckpoints: Int, orderStep: Int = processingOrderStep, db: Database) throws -> AuditWriteResult {
         var result = AuditWriteResult(examplesWritten: 0, checkpointID: nil, checkpointsPruned: 0)
         let batchTime = batch.time.timeIntervalSince1970
 
@@ -187,7 +187,7 @@ enum BatchWriter {
                     """,
                 arguments: [batchTime, checkpoint.examplesSeen, OffsetsJSON.encode(offsets, epochs: epochs), Data(checkpoint.snapshot)])
             result.checkpointID = db.lastInsertedRowID
-            result.checkpointsPruned = try prune(keep: keepCheckpoints, db: db)
+            result.checkpointsPruned = try prune(keep: keepCheckpoints, orderStep: orderStep, db: db)
         }
         return result
     }
@@ -234,19 +234,33 @@ enum BatchWriter {
         return db.changesCount
     }
 
-    /// Deletes all but the newest `keep` checkpoints, then the processing order recorded before
-    /// the oldest one kept: a restart restores a kept checkpoint and re-learns only what
-    /// followed it (`AuditLog.processingOrder(from:)` reads no earlier run). Within a log
-    /// epoch run ids grow with offsets, so those runs all end at or before every kept
-    /// checkpoint's offsets. Returns the checkpoints deleted.
-    static func prune(keep: Int, db: Database) throws -> Int {
+    /// Runs of the processing order deleted at most per checkpoint, by default. A batch adds at
+    /// most one run a message, so a step of four default checkpoint intervals keeps up (the
+    /// monitor passes at least twice its interval); the bound is for
+    /// a log upgraded to v8 after months, whose whole history becomes deletable at once and
+    /// would otherwise go in one transaction on the writer's path (tens of millions of rows at
+    /// a trickle: a stall, and a WAL as large as what it deletes).
+    static let processingOrderStep = AuditLog.Options.defaultProcessingOrderStep
+
+    /// Deletes all but the newest `keep` checkpoints, then up to `orderStep` of the oldest runs
+    /// of the processing order recorded before the oldest one kept: a restart restores a kept
+    /// checkpoint and re-learns only what followed it (`AuditLog.processingOrder(from:)` reads
+    /// no earlier run). Within a log epoch run ids grow with offsets, so those runs all end at
+    /// or before every kept checkpoint's offsets. Runs left by the step go with the next
+    /// checkpoint (the step runs whether or not a checkpoint went). The newest run stays, so
+    /// that ids keep growing (see `AuditSchema.v8`). Returns the checkpoints deleted.
+    static func prune(keep: Int, orderStep: Int = processingOrderStep, db: Database) throws -> Int {
         try db.execute(
             sql: "DELETE FROM checkpoints WHERE id NOT IN (SELECT id FROM checkpoints ORDER BY id DESC LIMIT ?)",
             arguments: [keep])
         let deleted = db.changesCount
-        if deleted > 0 {
-            try db.execute(sql: "DELETE FROM processing_order WHERE id <= (\(AuditSchema.processingOrderBound))")
-        }
+        try db.execute(
+            sql: """
+                DELETE FROM processing_order
+                WHERE id <= MIN((\(AuditSchema.processingOrderBound)), (SELECT COALESCE(MIN(id), 0) FROM processing_order) + ?,
+                                (SELECT COALESCE(MAX(id), 0) FROM processing_order) - 1)
+                """,
+            arguments: [orderStep - 1])
         return deleted
     }
 

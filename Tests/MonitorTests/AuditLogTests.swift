@@ -395,12 +395,13 @@ struct AuditLogTests {
                 try target.write(AuditBatch(order: order, nextOffsets: next, epochs: [labels0: 0, labels1: 0], checkpoint: checkpoint))
             }
         }
-        #expect(try all.count(.processingOrder) == 60)   // three runs a batch: the partitions alternate
+        // Three runs a batch (the partitions alternate); even the reference lets go of those up to
+        // its oldest checkpoint (batches 0 and 1), which no restart reads.
+        #expect(try all.count(.processingOrder) == 60 - 3 * 2)
         let kept = try log.checkpoints()
         #expect(kept.count == 3)
         // Pruned: exactly the runs written up to the oldest kept checkpoint (batches 0 to 15).
-        let everyRun = try all.count(.processingOrder)
-        #expect(try log.count(.processingOrder) == everyRun - 3 * 16)
+        #expect(try log.count(.processingOrder) == 60 - 3 * 16)
         for checkpoint in kept {
             let starts = checkpoint.offsets.mapValues { (offset: $0, epoch: Int64(0)) }
             let runs = try log.processingOrder(from: starts)
@@ -417,6 +418,37 @@ struct AuditLogTests {
             let plan = try Row.fetchAll(db, sql: "EXPLAIN QUERY PLAN \(AuditSchema.processingOrderBound)").map { $0["detail"] as String }
             #expect(!plan.isEmpty && plan.allSatisfy { !$0.hasPrefix("SCAN") && !$0.contains("SEARCH checkpoints USING INTEGER") }, "\(plan)")
             #expect(plan.contains { $0.contains("USING COVERING INDEX checkpoints_order_id") }, "\(plan)")
+        }
+    }
+
+    @Test("the processing order goes a bounded step per checkpoint, oldest first, and catches up")
+    func processingOrderStep() throws {
+        // Ten batches of one run, each with a checkpoint, kept: then the last checkpoint alone
+        // is kept and its bound (run 10) lets all ten go, four a step.
+        let dir = try TemporaryLog()
+        let log = try AuditLog(path: dir.path, options: .init(keepCheckpoints: 1000))
+        for i in 0..<10 {
+            try log.write(AuditBatch(order: [ProcessingRun(topicPartition: labels0, epoch: 0, firstOffset: Int64(i), count: 1)],
+                                     nextOffsets: [labels0: Int64(i + 1)], checkpoint: NewCheckpoint(snapshot: [1], examplesSeen: i + 1)))
+        }
+        let left = try raw(dir) { db throws -> [[Int64]] in
+            // Keeping every checkpoint, the writes let go of run 1 alone (up to the first one).
+            var left = [try Int64.fetchAll(db, sql: "SELECT id FROM processing_order ORDER BY id")]
+            for _ in 0..<4 {
+                _ = try BatchWriter.prune(keep: 1, orderStep: 4, db: db)
+                left.append(try Int64.fetchAll(db, sql: "SELECT id FROM processing_order ORDER BY id"))
+            }
+            return left
+        }
+        // The newest run stays: ids must keep growing past every checkpoint's order_id.
+        #expect(left == [Array(2...10), Array(6...10), [10], [10], [10]])
+        #expect(try log.checkpoints().count == 1)
+        try log.write(AuditBatch(order: [ProcessingRun(topicPartition: labels0, epoch: 0, firstOffset: 10, count: 1)], nextOffsets: [labels0: 11]))
+        try raw(dir) { db throws in
+            #expect(try Int64.fetchAll(db, sql: "SELECT id FROM processing_order ORDER BY id") == [10, 11])
+            let error = #expect(throws: DatabaseError.self) { try db.execute(sql: "DELETE FROM processing_order WHERE id = 11") }
+            #expect(error?.message?.contains("append-only") == true, "\(error?.message ?? "")")
+            try db.execute(sql: "DELETE FROM processing_order WHERE id = 10")   // below the bound, and not the newest
         }
     }
 

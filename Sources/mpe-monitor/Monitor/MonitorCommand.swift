@@ -95,7 +95,8 @@ struct MonitorCommand: AsyncParsableCommand {
 
         let audit: AuditLog
         do {
-            audit = try AuditLog(path: settings.database, options: AuditLog.Options(examples: settings.examples))
+            audit = try AuditLog(path: settings.database, options: AuditLog.Options(
+                examples: settings.examples, processingOrderStep: max(AuditLog.Options.defaultProcessingOrderStep, 2 * settings.checkpointInterval)))
         } catch {
             throw CommandFailure("audit log \(settings.database): \(error)")
         }

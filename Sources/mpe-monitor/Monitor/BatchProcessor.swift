@@ -53,15 +53,16 @@ struct BatchProcessor {
     private var expected: [TopicPartition: Int64]
 
     /// `starts` and `epochs`: where (offset and log epoch) each partition begins in this run;
-    /// `durable` and `durableEpochs`: the stored next positions.
-    init(settings: LearnerSettings, restored: OnlineLearner?, positions: [Int: MessagePosition] = [:],
+    /// `durable` and `durableEpochs`: the stored next positions. `fromCheckpoint`: a checkpoint
+    /// was restored (`restored` is nil when it was taken before the first example was learned).
+    init(settings: LearnerSettings, restored: OnlineLearner?, fromCheckpoint: Bool = false, positions: [Int: MessagePosition] = [:],
          durable: [TopicPartition: Int64], durableEpochs: [TopicPartition: Int64] = [:],
          starts: [TopicPartition: Int64] = [:], epochs: [TopicPartition: Int64] = [:], examples: AuditLog.ExampleMode) {
         self.settings = settings
         self.expected = starts
         self.epochs = epochs
         self.durableEpochs = durableEpochs
-        self.checkpointed = restored != nil
+        self.checkpointed = fromCheckpoint || restored != nil
         self.learner = restored
         self.hasLearner = restored != nil
         self.positions = positions
@@ -93,7 +94,7 @@ struct BatchProcessor {
             let message = batch[index]
             index += 1
             let tp = TopicPartition(topic: message.topic, partition: message.partition)
-            if expected[tp] == nil, durable[tp] == nil, hasLearner {
+            if expected[tp] == nil, durable[tp] == nil {
                 // A partition's first message ever: its start goes into a checkpoint before its
                 // first rows, so that every partition with rows is named by a checkpoint and a
                 // restart reads it from a known offset and epoch (a log that started over while
@@ -175,8 +176,8 @@ struct BatchProcessor {
         }
         prunePositions()
         if !checkpointed, audit.checkpoint == nil {
-            // The first checkpoint as soon as there is a learner: before it, a restart could
-            // only read every partition from its beginning.
+            // The first checkpoint with the first batch, learner or not: before it, a restart
+            // could only read every partition from its beginning.
             audit.checkpoint = newCheckpoint()
         }
         if audit.checkpoint != nil { checkpointed = true }
@@ -193,9 +194,9 @@ struct BatchProcessor {
         audit.checkpoint = newCheckpoint()
     }
 
-    /// The learner's checkpoint, for a batch to store (nil before the first learner).
-    func newCheckpoint() -> NewCheckpoint? {
-        checkpoint().map { NewCheckpoint(snapshot: $0, examplesSeen: examplesLearned) }
+    /// The learner's checkpoint, for a batch to store.
+    func newCheckpoint() -> NewCheckpoint {
+        NewCheckpoint(snapshot: checkpoint(), examplesSeen: examplesLearned)
     }
 
     /// A refused message: a row in the audit log and a copy for the dead-letter topic.
@@ -299,9 +300,13 @@ struct BatchProcessor {
         }
     }
 
-    /// The learner's snapshot and the positions it may still need, for a checkpoint.
-    private func checkpoint() -> [UInt8]? {
-        guard let learner else { return nil }
+    /// The learner's snapshot and the positions it may still need, for a checkpoint. Before the
+    /// first example is learned there is no learner (the first good example may fix the input
+    /// dimension), and the checkpoint holds offsets only: a stream that opens with a flood of
+    /// refused messages must still checkpoint, or a restart replays the whole flood and
+    /// retention, never past the newest checkpoint, prunes none of its dead letters.
+    private func checkpoint() -> [UInt8] {
+        guard let learner else { return MonitorCheckpoint(learner: [], positions: [:]).encoded() }
         // Exactly the steps a window memory can still re-score, so that two runs that learned
         // the same examples write the same checkpoint whatever their batch boundaries were.
         let cutoff = learner.step - (2 * learner.configuration.memory.capacity + 1)

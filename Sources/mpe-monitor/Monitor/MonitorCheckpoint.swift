@@ -9,7 +9,8 @@ import OnlineMPE
 /// Layout: "MPEMON02", the learner snapshot's length (UInt64, little-endian) and bytes (it has
 /// its own envelope and checksum), then the positions (step, topic, partition, offset, log
 /// epoch) as an `OnlineMPE` snapshot envelope. "MPEMON01" checkpoints (written before log
-/// epochs; the same without the epoch) are still read, with epoch 0.
+/// epochs; the same without the epoch) are still read, with epoch 0. An empty learner snapshot
+/// (length 0, no positions) is a checkpoint taken before the first example was learned.
 struct MonitorCheckpoint {
     static let magic: [UInt8] = Array("MPEMON02".utf8)
     static let magicWithoutEpochs: [UInt8] = Array("MPEMON01".utf8)

@@ -106,6 +106,7 @@ struct MonitorCommand: AsyncParsableCommand {
         let durableEpochs = try audit.epochs()
         var restored: OnlineLearner?
         var restoredPositions: [Int: MessagePosition] = [:]
+        var restoredCheckpoint = false
         var starts: [TopicPartition: Int64] = [:]
         // A partition the checkpoint does not name starts from its log's beginning, in the
         // epoch stored for it: that is the log the broker has now.
@@ -113,8 +114,10 @@ struct MonitorCommand: AsyncParsableCommand {
         if let checkpoint = try audit.latestCheckpoint() {
             do {
                 let saved = try MonitorCheckpoint(decoding: checkpoint.snapshot)
-                restored = try OnlineLearner(restoring: saved.learner)
+                // Empty: taken before the first example was learned (offsets only).
+                restored = saved.learner.isEmpty ? nil : try OnlineLearner(restoring: saved.learner)
                 restoredPositions = saved.positions
+                restoredCheckpoint = true
             } catch {
                 throw CommandFailure("checkpoint \(checkpoint.id) in \(settings.database) cannot be restored: \(error)")
             }
@@ -166,7 +169,7 @@ struct MonitorCommand: AsyncParsableCommand {
         }
 
         let monitor = MonitorService(settings: settings, learnerSettings: learnerSettings, consumer: consumer, producer: producer,
-                                     audit: audit, logger: logger, untilDrained: untilDrained, restored: restored,
+                                     audit: audit, logger: logger, untilDrained: untilDrained, restored: restored, restoredCheckpoint: restoredCheckpoint,
                                      restoredPositions: restoredPositions, resume: resume, durable: durable,
                                      durableEpochs: durableEpochs, startEpochs: startEpochs, partitions: partitions,
                                      replayOrder: replayOrder)

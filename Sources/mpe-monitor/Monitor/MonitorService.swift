@@ -25,6 +25,8 @@ struct MonitorService: Service {
     /// Stop once every assigned partition is at its end (demo and tests).
     let untilDrained: Bool
     let restored: OnlineLearner?
+    /// A checkpoint was restored (`restored` is nil when it was taken before any example).
+    let restoredCheckpoint: Bool
     let restoredPositions: [Int: MessagePosition]
     /// Where each partition resumes when (re)assigned: the checkpoint's offsets at start, then
     /// the next offset after what this run processed (shared with the rebalance callback).
@@ -49,7 +51,7 @@ struct MonitorService: Service {
     }
 
     func run() async throws {
-        var processor = BatchProcessor(settings: learnerSettings, restored: restored, positions: restoredPositions,
+        var processor = BatchProcessor(settings: learnerSettings, restored: restored, fromCheckpoint: restoredCheckpoint, positions: restoredPositions,
                                        durable: durable, durableEpochs: durableEpochs, starts: resume.current,
                                        epochs: startEpochs, examples: settings.examples)
         let audit = self.audit
@@ -98,8 +100,8 @@ struct MonitorService: Service {
                 sinceCheckpoint += processed.messages
                 if auditBatch.checkpoint != nil {
                     sinceCheckpoint = 0
-                } else if sinceCheckpoint >= settings.checkpointInterval, let checkpoint = processor.newCheckpoint() {
-                    auditBatch.checkpoint = checkpoint
+                } else if sinceCheckpoint >= settings.checkpointInterval {
+                    auditBatch.checkpoint = processor.newCheckpoint()
                     sinceCheckpoint = 0
                 }
                 // Two-stage pipeline: this batch is written (SQLite, then what waits for
@@ -189,8 +191,8 @@ struct MonitorService: Service {
 
         await committer.finish()
         // Drain: a last checkpoint with the offsets it corresponds to, then alerts out.
-        if sinceCheckpoint > 0, let checkpoint = processor.newCheckpoint() {
-            _ = try audit.write(AuditBatch(checkpoint: checkpoint))
+        if sinceCheckpoint > 0 {
+            _ = try audit.write(AuditBatch(checkpoint: processor.newCheckpoint()))
         }
         do {
             try await producer.flush(timeout: .seconds(min(settings.shutdownTimeout / 2, 10)))

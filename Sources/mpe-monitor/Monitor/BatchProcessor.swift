@@ -26,6 +26,10 @@ struct BatchProcessor {
         /// log started over. `audit` then ends with the new epoch's start and a checkpoint
         /// taken just before it; once it is durable, call again from this index.
         var resumeAt: Int?
+        /// The example that fixed the input dimension, when this call built the learner and
+        /// nothing configured the dimension (to be said in the log: every message of another
+        /// dimension is refused from then on).
+        var dimensionFixedBy: (dimension: Int, exampleID: String, position: MessagePosition)?
     }
 
     let settings: LearnerSettings
@@ -90,6 +94,7 @@ struct BatchProcessor {
         var outgoing = Outgoing()
         var index = start
         var resumeAt: Int?
+        var dimensionFixedBy: (dimension: Int, exampleID: String, position: MessagePosition)?
         while index < batch.endIndex {
             let message = batch[index]
             index += 1
@@ -156,6 +161,7 @@ struct BatchProcessor {
                 let configuration = try settings.resolved(inputDimension: decoded.x.count)
                 learner = try OnlineLearner(configuration: configuration)
                 hasLearner = true
+                if settings.inputDimension == nil { dimensionFixedBy = (decoded.x.count, decoded.id, position) }
                 self.decoder = ExampleDecoder(dimension: decoded.x.count, labels: settings.labels)
             }
             // Mutated in place through the optional: a `var model = learner` copy would make
@@ -182,7 +188,8 @@ struct BatchProcessor {
         }
         if audit.checkpoint != nil { checkpointed = true }
         audit.alerts = outgoing.alerts
-        return Processed(audit: audit, outgoing: outgoing, messages: (resumeAt ?? index) - start, resumeAt: resumeAt)
+        return Processed(audit: audit, outgoing: outgoing, messages: (resumeAt ?? index) - start, resumeAt: resumeAt,
+                         dimensionFixedBy: dimensionFixedBy)
     }
 
     /// Partition `tp` (re)starts at `offset` in its current epoch: the position goes into the

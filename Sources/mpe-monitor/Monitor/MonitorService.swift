@@ -93,6 +93,13 @@ struct MonitorService: Service {
                 let before = processor.examplesLearned
                 let processed = try processor.process(messages, from: from, logEnds: processor.replaying ? logEnds() : [:], now: Date())
                 var auditBatch = processed.audit
+                if let fixed = processed.dimensionFixedBy {
+                    let p = fixed.position
+                    logger.notice("""
+                        input dimension \(fixed.dimension), from the first good example (id \(fixed.exampleID) at \(p.topic)/\(p.partition)/\(p.offset)): \
+                        messages of another dimension are refused from now on; set learner.input_dimension (--dimension) to fix it in advance
+                        """)
+                }
                 // Counted in messages, dead letters included: under a flood of refused
                 // messages (an upstream schema change) checkpoints still advance, so that a
                 // restart does not replay the whole flood and retention, which never prunes

@@ -169,19 +169,27 @@ public final class AuditLog: Sendable {
         return try mapErrors { try pool.write { db in try BatchWriter.prune(keep: keepNewest, orderStep: step, db: db) } }
     }
 
-    /// The retention: deletes `examples` rows written before `cutoff` (`pruneExamples`) and
-    /// outbox entries delivered before it (`pruneDeliveredAlerts`), and dead letters written
-    /// before `deadLetterCutoff` (`pruneDeadLetters`); nil keeps that table. At most `maxRows`
-    /// of each (nil: no limit). What the running monitor does after each checkpoint, and
-    /// `mpe-monitor prune` by hand. Alerts, drift events and the generalization series are
-    /// kept: they are what the monitor concluded, the history people query.
+    /// The retention: deletes `examples` rows written before `cutoff` (`pruneExamples`), dead
+    /// letters written before `deadLetterCutoff` (`pruneDeadLetters`) and alerts raised before
+    /// `alertCutoff` (`pruneAlerts`); nil keeps that table. Outbox entries delivered before
+    /// the later of `cutoff` and `alertCutoff` go first (`pruneDeliveredAlerts`): an alert
+    /// goes only once its entry has. At most `maxRows` of each (nil: no limit). What the
+    /// running monitor does after each checkpoint, and `mpe-monitor prune` by hand. Drift
+    /// events and the generalization series are kept: small, and the history people query.
     @discardableResult
-    public func prune(olderThan cutoff: Date?, deadLettersOlderThan deadLetterCutoff: Date? = nil, maxRows: Int? = nil,
-                      at time: Date = Date()) throws -> PruneResult {
+    public func prune(olderThan cutoff: Date?, deadLettersOlderThan deadLetterCutoff: Date? = nil,
+                      alertsOlderThan alertCutoff: Date? = nil, maxRows: Int? = nil, at time: Date = Date()) throws -> PruneResult {
         var result = PruneResult()
         if let cutoff {
             result = try pruneExamples(olderThan: cutoff, maxRows: maxRows, at: time)
-            result.deliveredAlertsDeleted = try pruneDeliveredAlerts(deliveredBefore: cutoff, maxRows: maxRows)
+        }
+        if let outboxCutoff = [cutoff, alertCutoff].compactMap({ $0 }).max() {
+            result.deliveredAlertsDeleted = try pruneDeliveredAlerts(deliveredBefore: outboxCutoff, maxRows: maxRows)
+        }
+        if let alertCutoff {
+            let alerts = try pruneAlerts(olderThan: alertCutoff, maxRows: maxRows, at: time)
+            result.alertsDeleted = alerts.rowsDeleted
+            result.alertSteps = alerts.steps
         }
         if let deadLetterCutoff {
             let deadLetters = try pruneDeadLetters(olderThan: deadLetterCutoff, maxRows: maxRows, at: time)
@@ -213,6 +221,18 @@ public final class AuditLog: Sendable {
     public func pruneDeadLetters(olderThan cutoff: Date, step: Int = 20_000, maxRows: Int? = nil, at time: Date = Date()) throws -> PruneResult {
         try inSteps(of: step, maxRows: maxRows) { db, take in
             try BatchWriter.prune(.deadLetters, olderThan: cutoff.timeIntervalSince1970, take: take, at: time.timeIntervalSince1970, db: db)
+        }
+    }
+
+    /// Deletes `alerts` rows raised before `cutoff` as `pruneExamples` deletes example rows,
+    /// and stops at the first alert whose outbox entry is still there (see
+    /// `pruneDeliveredAlerts`). Off unless asked for: alerts are what the monitor concluded.
+    /// An alert raised again after its row went (a re-scored example of the memory, flagged
+    /// anew) is recorded and sent again, under the same id. Returns what went.
+    @discardableResult
+    public func pruneAlerts(olderThan cutoff: Date, step: Int = 20_000, maxRows: Int? = nil, at time: Date = Date()) throws -> PruneResult {
+        try inSteps(of: step, maxRows: maxRows) { db, take in
+            try BatchWriter.prune(.alerts, olderThan: cutoff.timeIntervalSince1970, take: take, at: time.timeIntervalSince1970, db: db)
         }
     }
 
@@ -494,7 +514,8 @@ public final class AuditLog: Sendable {
     }
 }
 
-/// What `AuditLog.prune`, `AuditLog.pruneExamples` or `AuditLog.pruneDeadLetters` deleted.
+/// What `AuditLog.prune`, `AuditLog.pruneExamples`, `AuditLog.pruneDeadLetters` or
+/// `AuditLog.pruneAlerts` deleted.
 public struct PruneResult: Sendable, Equatable {
     /// Example rows deleted (dead letters, from `pruneDeadLetters`).
     public var rowsDeleted = 0
@@ -506,12 +527,17 @@ public struct PruneResult: Sendable, Equatable {
     public var deadLettersDeleted = 0
     /// Transactions that deleted dead letters (`AuditLog.prune` only).
     public var deadLetterSteps = 0
+    /// Alerts deleted (`AuditLog.prune` only).
+    public var alertsDeleted = 0
+    /// Transactions that deleted alerts (`AuditLog.prune` only).
+    public var alertSteps = 0
 }
 
 /// The tables a retention may prune, each deletion behind a `retention` record naming it.
 public enum RetainedTable: String, Sendable, CaseIterable {
     case examples
     case deadLetters = "dead_letters"
+    case alerts
 }
 
 /// The log's tables, for `AuditLog.count`.

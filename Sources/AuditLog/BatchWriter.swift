@@ -196,16 +196,22 @@ enum BatchWriter {
     /// no later than the newest checkpoint (rows of the checkpoint's own batch share its
     /// time), deleted after their `retention` record is inserted (the delete trigger checks
     /// it). Rows are taken in id order and the step ends at the first row not old enough, so a
-    /// clock that stepped back cannot carry a newer row along. Returns nil when nothing was
-    /// old enough, else the rows deleted.
+    /// clock that stepped back cannot carry a newer row along. An alert also ends the step
+    /// while its outbox entry is there (undelivered, or delivered after the outbox's cut-off):
+    /// the entry refers to it, and is what re-sends it. Returns nil when nothing was old
+    /// enough, else the rows deleted.
     static func prune(_ table: RetainedTable, olderThan cutoff: Double, take: Int, at time: Double, db: Database) throws -> Int? {
         guard let newestCheckpoint = try Double.fetchOne(db, sql: "SELECT MAX(created_at) FROM checkpoints") else { return nil }
         var upTo: Int64?
         var rows = 0
         // The table name comes from the enum, never from input.
-        for row in try Row.fetchAll(db, sql: "SELECT id, time FROM \(table.rawValue) ORDER BY id LIMIT ?", arguments: [take]) {
+        let scan = table == .alerts
+            ? "SELECT id, time, EXISTS (SELECT 1 FROM alert_outbox o WHERE o.alert_id = a.alert_id) FROM alerts a ORDER BY id LIMIT ?"
+            : "SELECT id, time, 0 FROM \(table.rawValue) ORDER BY id LIMIT ?"
+        for row in try Row.fetchAll(db, sql: scan, arguments: [take]) {
             let rowTime: Double = row[1]
-            guard rowTime < cutoff, rowTime <= newestCheckpoint else { break }
+            let inOutbox: Bool = row[2]
+            guard rowTime < cutoff, rowTime <= newestCheckpoint, !inOutbox else { break }
             upTo = row[0]
             rows += 1
         }

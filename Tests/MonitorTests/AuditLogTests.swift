@@ -73,7 +73,7 @@ struct AuditLogTests {
              try String.fetchOne(db, sql: "PRAGMA journal_mode"))
         }
         #expect(schema1 == schema2)
-        #expect(migrations == ["v1", "v2", "v3", "v4", "v5", "v6", "v7", "v8"])
+        #expect(migrations == ["v1", "v2", "v3", "v4", "v5", "v6", "v7", "v8", "v9"])
         #expect(journal == "wal")
     }
 
@@ -317,7 +317,7 @@ struct AuditLogTests {
             try db.execute(sql: "INSERT INTO retention (table_name, up_to_id, rows_deleted, older_than, time) VALUES ('examples', 100, 0, 0, 0)")
             #expect(throws: DatabaseError.self) { try db.execute(sql: "DELETE FROM dead_letters") }
             #expect(throws: DatabaseError.self) {
-                try db.execute(sql: "INSERT INTO retention (table_name, up_to_id, rows_deleted, older_than, time) VALUES ('alerts', 100, 0, 0, 0)")
+                try db.execute(sql: "INSERT INTO retention (table_name, up_to_id, rows_deleted, older_than, time) VALUES ('drift_events', 100, 0, 0, 0)")
             }
             let bound = "SELECT MAX(up_to_id) FROM retention WHERE table_name = 'dead_letters'"
             let trigger = try #require(try String.fetchOne(db, sql: "SELECT sql FROM sqlite_master WHERE name = 'dead_letters_no_delete'"))
@@ -622,6 +622,81 @@ struct AuditLogTests {
         #expect(again.repeatedAlerts == [0])
         #expect(try log.count(.alertOutbox) == 1)
         #expect(throws: AuditLogError.self) { try log.pruneDeliveredAlerts(deliveredBefore: t0, step: 0) }
+    }
+
+    @Test("alerts under a retention: only after their outbox entry, never past the newest checkpoint, each step recorded; raised again, sent again")
+    func pruneAlerts() throws {
+        let dir = try TemporaryLog()
+        let log = try AuditLog(path: dir.path)
+        let alerts = (0..<6).map { alert(offset: Int64($0), time: t0 + Double($0)) }
+        try log.write(AuditBatch(alerts: Array(alerts[0..<5]), checkpoint: NewCheckpoint(snapshot: [1], examplesSeen: 5), time: t0 + 4))
+        try log.write(AuditBatch(alerts: [alerts[5]], time: t0 + 5))   // after the newest checkpoint
+        // Delivered: 0 and 1 early, 2 late (after the cut-off below), 3 never; 4 and 5 early.
+        for (index, seconds) in [(0, 10.0), (1, 10), (2, 500), (4, 10), (5, 10)] {
+            #expect(try log.markDelivered(alertIDs: [alerts[index].alertID], at: t0 + seconds) == 1)
+        }
+        // Examples kept, alerts older than t0 + 100: the outbox entries delivered before it go
+        // first (0 and 1; that scan stops at 2, delivered after the cut-off), then alerts 0
+        // and 1; alert 2's entry is still there and ends the step.
+        let pruned = try log.prune(olderThan: nil, alertsOlderThan: t0 + 100, at: t0 + 200)
+        #expect(pruned == PruneResult(deliveredAlertsDeleted: 2, alertsDeleted: 2, alertSteps: 1))
+        #expect(try log.count(.alerts) == 4)
+        #expect(try log.count(.alertOutbox) == 4)
+        try raw(dir) { db throws in
+            let rows = try Row.fetchAll(db, sql: "SELECT table_name, up_to_id, rows_deleted FROM retention")
+            #expect(rows.map { "\($0[0] as String) \($0[1] as Int64) \($0[2] as Int)" } == ["alerts 2 2"])
+            let error = #expect(throws: DatabaseError.self) { try db.execute(sql: "DELETE FROM alerts WHERE id = 3") }
+            #expect(error?.message?.contains("alerts is append-only") == true, "\(error?.message ?? "")")
+            #expect(throws: DatabaseError.self) { try db.execute(sql: "UPDATE alerts SET reason = 'x'") }
+        }
+        // Alert 2's entry delivered long ago by now, 3 still undelivered: 2 goes, 3 stops the step.
+        #expect(try log.prune(olderThan: nil, alertsOlderThan: t0 + 600, at: t0 + 700).alertsDeleted == 1)
+        #expect(try log.count(.alerts) == 3)
+        // Delivered at last: 3 and 4 go; 5 came after the newest checkpoint and stays.
+        #expect(try log.markDelivered(alertIDs: [alerts[3].alertID], at: t0 + 601) == 1)
+        #expect(try log.prune(olderThan: nil, alertsOlderThan: t0 + 700, at: t0 + 800).alertsDeleted == 2)
+        #expect(try log.alerts().map(\.alertID) == [alerts[5].alertID])
+        // An alert raised again after its row went is new to the log: recorded and queued again.
+        let again = try log.write(AuditBatch(alerts: [alerts[0]]))
+        #expect(again.repeatedAlerts.isEmpty)
+        #expect(try log.undeliveredAlerts().map(\.alertID) == [alerts[0].alertID])
+        // Without an alerts cut-off nothing of the table goes.
+        try log.write(AuditBatch(checkpoint: NewCheckpoint(snapshot: [2], examplesSeen: 6), time: t0 + 900))
+        #expect(try log.prune(olderThan: t0 + 1000, at: t0 + 1000).alertsDeleted == 0)
+        #expect(try log.count(.alerts) == 2)
+    }
+
+    @Test("a v8 log migrates to v9 keeping its retention records, its alerts still append-only until a record covers them")
+    func upgradeFromV8() throws {
+        let dir = try TemporaryLog()
+        let queue = try DatabaseQueue(path: dir.path)
+        try AuditSchema.migrator.migrate(queue, upTo: "v8")
+        try queue.write { db in
+            try db.execute(sql: """
+                INSERT INTO retention (table_name, up_to_id, rows_deleted, older_than, time) VALUES ('examples', 7, 7, 1, 2);
+                INSERT INTO retention (table_name, up_to_id, rows_deleted, older_than, time) VALUES ('dead_letters', 3, 3, 1, 2);
+                INSERT INTO alerts (alert_id, kind, reason, examples_seen, time) VALUES ('a1', 'mislabeled', 'r', 1, 0);
+                INSERT INTO examples (example_id, topic, partition, offset, flagged, time) VALUES ('e8', 'labels', 0, 8, 0, 0);
+                """)
+            #expect(throws: DatabaseError.self) {
+                try db.execute(sql: "INSERT INTO retention (table_name, up_to_id, rows_deleted, older_than, time) VALUES ('alerts', 1, 1, 0, 0)")
+            }
+        }
+        try queue.close()
+        _ = try AuditLog(path: dir.path)
+        try raw(dir) { db throws in
+            let rows = try Row.fetchAll(db, sql: "SELECT table_name, up_to_id, rows_deleted, older_than, time FROM retention ORDER BY id")
+            #expect(rows.map { "\($0[0] as String) \($0[1] as Int64) \($0[2] as Int) \($0[3] as Double) \($0[4] as Double)" }
+                    == ["examples 7 7 1.0 2.0", "dead_letters 3 3 1.0 2.0"])
+            // The example row (id 1, under the examples' bound of 7) may go; the alert may not
+            // until a record for alerts covers it; records themselves stay append-only.
+            #expect(throws: DatabaseError.self) { try db.execute(sql: "DELETE FROM alerts") }
+            #expect(throws: DatabaseError.self) { try db.execute(sql: "DELETE FROM retention") }
+            try db.execute(sql: "INSERT INTO retention (table_name, up_to_id, rows_deleted, older_than, time) VALUES ('alerts', 1, 1, 0, 0)")
+            try db.execute(sql: "DELETE FROM alerts")
+            try db.execute(sql: "DELETE FROM examples")
+            #expect(try Int.fetchOne(db, sql: "SELECT (SELECT count(*) FROM alerts) + (SELECT count(*) FROM examples)") == 0)
+        }
     }
 
     @Test("a reader on another pool sees committed data while a write transaction is open (WAL)")

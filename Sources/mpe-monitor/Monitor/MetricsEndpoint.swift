@@ -29,6 +29,8 @@ struct MonitorMetrics {
     let pruned = Counter(label: "mpe_examples_pruned_total")
     /// Dead letters deleted under `dead_letter_retention`.
     let prunedDeadLetters = Counter(label: "mpe_dead_letters_pruned_total")
+    /// Alerts deleted under `alert_retention`.
+    let prunedAlerts = Counter(label: "mpe_alerts_pruned_total")
     let lag = Gauge(label: "mpe_consumer_lag")
     let prequentialNLL = Gauge(label: "mpe_prequential_nll")
     let looNLL = Gauge(label: "mpe_loo_predicted_nll")

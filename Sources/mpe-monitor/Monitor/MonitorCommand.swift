@@ -34,6 +34,8 @@ struct MonitorCommand: AsyncParsableCommand {
     var examplesRetention: String?
     @Option(name: .customLong("dead-letter-retention"), help: "Delete dead letters older than this age (30d, 12h, …), or keep them: keep (default: as --examples-retention).")
     var deadLetterRetention: String?
+    @Option(name: .customLong("alert-retention"), help: "Delete alerts older than this age (30d, 12h, …) once their outbox entry is gone, or keep them: keep (default).")
+    var alertRetention: String?
     @Option(name: .customLong("checkpoint-interval"), help: "Messages processed (learned or dead-lettered) between learner checkpoints (default: 50000).")
     var checkpointInterval: Int?
     @Option(name: .customLong("status-interval"), help: "Seconds between status lines (default: 10).")
@@ -64,6 +66,7 @@ struct MonitorCommand: AsyncParsableCommand {
         if let db { s.database = db }
         if let examples { s.examples = examples }
         if let examplesRetention { s.examplesRetention = try MonitorSettings.retention(examplesRetention, key: "--examples-retention") }
+        if let alertRetention { s.alertRetention = try MonitorSettings.alertRetention(alertRetention, key: "--alert-retention") }
         if let deadLetterRetention {
             s.deadLetterRetention = try MonitorSettings.DeadLetterRetention(deadLetterRetention, key: "--dead-letter-retention")
         }
@@ -206,6 +209,7 @@ struct MonitorCommand: AsyncParsableCommand {
             ("alerts_topic", s.resolvedAlertsTopic), ("dead_letter_topic", s.resolvedDeadLetterTopic),
             ("examples", s.examples.rawValue), ("examples_retention", s.examplesRetention.map(MonitorSettings.ageText) ?? "keep all"),
             ("dead_letter_retention", s.resolvedDeadLetterRetention.map(MonitorSettings.ageText) ?? "keep all"),
+            ("alert_retention", s.alertRetention.map(MonitorSettings.ageText) ?? "keep all"),
             ("checkpoint_interval", String(s.checkpointInterval)),
             ("model", l.configuration.model.rawValue), ("family", l.family.rawValue),
             ("input_dimension", l.inputDimension.map(String.init) ?? "auto"),

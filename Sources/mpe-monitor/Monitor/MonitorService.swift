@@ -311,7 +311,8 @@ struct MonitorService: Service {
         }
         publish(outgoing, pending: pending)
         try markDelivered(delivered)
-        if auditBatch.checkpoint != nil, settings.examplesRetention != nil || settings.resolvedDeadLetterRetention != nil {
+        if auditBatch.checkpoint != nil,
+           settings.examplesRetention != nil || settings.resolvedDeadLetterRetention != nil || settings.alertRetention != nil {
             prune(metrics: metrics)
         }
         var commit: [KafkaTopicPartition: Int64] = [:]
@@ -319,24 +320,29 @@ struct MonitorService: Service {
         committer.submit(commit)
     }
 
-    /// Deletes example rows older than the examples retention, outbox entries delivered before
-    /// it, and dead letters older than theirs, at most two checkpoint intervals' worth of each.
+    /// Deletes example rows older than the examples retention, dead letters and alerts older
+    /// than theirs, and outbox entries delivered before the later of the examples' and the
+    /// alerts' cut-off, at most two checkpoint intervals' worth of each.
     /// A failure is logged and left for the next checkpoint: rows kept longer lose nothing.
     private func prune(metrics: MonitorMetrics) {
         let now = Date()
         let examples = settings.examplesRetention
         let deadLetters = settings.resolvedDeadLetterRetention
-        let ages = [examples.map { "examples \(MonitorSettings.ageText($0))" }, deadLetters.map { "dead letters \(MonitorSettings.ageText($0))" }]
+        let alerts = settings.alertRetention
+        let ages = [examples.map { "examples \(MonitorSettings.ageText($0))" }, deadLetters.map { "dead letters \(MonitorSettings.ageText($0))" },
+                    alerts.map { "alerts \(MonitorSettings.ageText($0))" }]
             .compactMap { $0 }.joined(separator: ", ")
         do {
             let pruned = try audit.prune(olderThan: examples.map { now.addingTimeInterval(-$0) },
                                          deadLettersOlderThan: deadLetters.map { now.addingTimeInterval(-$0) },
+                                         alertsOlderThan: alerts.map { now.addingTimeInterval(-$0) },
                                          maxRows: 2 * settings.checkpointInterval, at: now)
             let delivered = pruned.deliveredAlertsDeleted
             metrics.pruned.increment(by: pruned.rowsDeleted)
             metrics.prunedDeadLetters.increment(by: pruned.deadLettersDeleted)
-            if pruned.rowsDeleted > 0 || delivered > 0 || pruned.deadLettersDeleted > 0 {
-                logger.info("pruned \(pruned.rowsDeleted) example row(s) and \(pruned.deadLettersDeleted) dead letter(s) (recorded in table retention), and \(delivered) delivered outbox entr\(delivered == 1 ? "y" : "ies"), past the retention (\(ages))")
+            metrics.prunedAlerts.increment(by: pruned.alertsDeleted)
+            if pruned.rowsDeleted > 0 || delivered > 0 || pruned.deadLettersDeleted > 0 || pruned.alertsDeleted > 0 {
+                logger.info("pruned \(pruned.rowsDeleted) example row(s), \(pruned.deadLettersDeleted) dead letter(s) and \(pruned.alertsDeleted) alert(s) (recorded in table retention), and \(delivered) delivered outbox entr\(delivered == 1 ? "y" : "ies"), past the retention (\(ages))")
             }
         } catch {
             logger.warning("pruning rows past the retention (\(ages)) failed (tried again after the next checkpoint): \(error)")

@@ -40,6 +40,10 @@ struct MonitorSettings {
     /// input grows the log far faster than good input does, and a log bounded by
     /// `examples_retention` should stay bounded.
     var deadLetterRetention: DeadLetterRetention = .asExamples
+    /// How long `alerts` rows are kept (nil: for ever, the default). They are what the monitor
+    /// concluded, so they go only when asked: about 310 bytes an alert with its indexes, the
+    /// one part of the log that still grows without bound once the other retentions are set.
+    var alertRetention: TimeInterval?
     /// Seconds between status lines.
     var statusInterval = 10.0
     /// Seconds allowed for a graceful shutdown.
@@ -92,11 +96,12 @@ struct MonitorSettings {
             }
         }
         if let monitor = try node.child("monitor") {
-            try monitor.allowOnly(["db", "examples", "examples_retention", "dead_letter_retention", "checkpoint_interval",
+            try monitor.allowOnly(["db", "examples", "examples_retention", "dead_letter_retention", "alert_retention", "checkpoint_interval",
                                    "status_interval", "shutdown_timeout"])
             if let v = try monitor.string("db") { database = v }
             if let v = try monitor.choice("examples", AuditLog.ExampleMode.self) { examples = v }
             if let v = try monitor.string("examples_retention") { examplesRetention = try Self.retention(v, key: "monitor.examples_retention") }
+            if let v = try monitor.string("alert_retention") { alertRetention = try Self.alertRetention(v, key: "monitor.alert_retention") }
             if let v = try monitor.string("dead_letter_retention") {
                 deadLetterRetention = try DeadLetterRetention(v, key: "monitor.dead_letter_retention")
             }
@@ -115,6 +120,11 @@ struct MonitorSettings {
         if let v = environment["MPE_ALERTS_TOPIC"], !v.isEmpty { alertsTopic = v }
         if let v = environment["MPE_DEAD_LETTER_TOPIC"], !v.isEmpty { deadLetterTopic = v }
         if let v = environment["MPE_DB"], !v.isEmpty { database = v }
+    }
+
+    /// An `alert_retention` value: an age, or `keep` (nil).
+    static func alertRetention(_ text: String, key: String) throws -> TimeInterval? {
+        text == "keep" ? nil : try retention(text, key: key, orKeep: true)
     }
 
     /// A retention value: an age such as 30d or 12h, more than zero (`orKeep`: or `keep`,

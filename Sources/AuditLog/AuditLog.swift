@@ -90,9 +90,17 @@ public final class AuditLog: Sendable {
             pool = try DatabasePool(path: path, configuration: configuration)
             let migrator = AuditSchema.migrator
             if options.readOnly {
-                let current = try pool.read { db in try migrator.hasCompletedMigrations(db) }
+                let (current, applied) = try pool.read { db in
+                    (try migrator.hasCompletedMigrations(db), try migrator.appliedIdentifiers(db))
+                }
                 guard current else {
-                    throw AuditLogError(.notAnAuditLog, "\(path) is not a current audit log (missing migrations)")
+                    // A reader never migrates (it may run beside the monitor, which owns the
+                    // writes), so a log from an older build is refused with what upgrades it.
+                    let missing = migrator.migrations.filter { !applied.contains($0) }
+                    throw AuditLogError(.notAnAuditLog, applied.isEmpty
+                        ? "\(path) is not an audit log (no schema migrations applied)"
+                        : "\(path) is an audit log of an older mpe-monitor (schema migrations \(missing.joined(separator: ", ")) not yet applied): "
+                            + "the monitor applies them when it next starts on it")
                 }
             } else {
                 try migrator.migrate(pool)
@@ -365,14 +373,15 @@ public final class AuditLog: Sendable {
     }
 
     /// The examples with the lowest label quality (`top_suspects`: each example id's latest
-    /// row), lowest first; only rows written at or after `since` when given.
+    /// row), lowest first; with `since`, each id's latest row among those written at or after
+    /// it (the same rows, unless the clock stepped back).
     public func suspects(since: Date? = nil, limit: Int? = nil) throws -> [ExampleRecord] {
         try read { db in
-            try Row.fetchAll(db, sql: """
-                SELECT example_id, topic, partition, offset, given_label, predicted_label, prequential_probability,
-                       prequential_nll, label_quality, memorization, sensitivity, curvature, flagged, time, epoch
-                FROM top_suspects WHERE time >= ? LIMIT ?
-                """, arguments: [Self.seconds(since), limit ?? -1]).map(Self.example)
+            guard let since else {
+                return try Row.fetchAll(db, sql: "SELECT \(Self.exampleColumns) FROM top_suspects LIMIT ?",
+                                        arguments: [limit ?? -1]).map(Self.example)
+            }
+            return try Row.fetchAll(db, sql: Self.suspectsSince, arguments: [since.timeIntervalSince1970, limit ?? -1]).map(Self.example)
         }
     }
 
@@ -475,6 +484,27 @@ public final class AuditLog: Sendable {
     }
 
     /// `since` as the lower bound of `time` (everything when nil).
+    /// The columns `example(_:)` reads, in its order.
+    static let exampleColumns = """
+        example_id, topic, partition, offset, given_label, predicted_label, prequential_probability,
+        prequential_nll, label_quality, memorization, sensitivity, curvature, flagged, time, epoch
+        """
+
+    /// `top_suspects` over the rows written at or after `?1`, at most `?2` of them. The rows
+    /// come as a rowid range that starts at the first batch that may hold one (see the table
+    /// `example_batches`; past every row when none may): a filter on the view would group the
+    /// whole table by example id first. The index is named: by the primary key SQLite would
+    /// walk every batch before the window (one a message at a trickle) to find the first in it.
+    static let suspectsSince = """
+        SELECT \(exampleColumns) FROM examples e
+        JOIN (SELECT MAX(id) AS id FROM examples
+              WHERE id >= COALESCE((SELECT MIN(first_id) FROM example_batches INDEXED BY example_batches_time WHERE time >= ?1), 9223372036854775807)
+                AND time >= ?1
+              GROUP BY example_id) latest ON latest.id = e.id
+        WHERE e.label_quality IS NOT NULL
+        ORDER BY e.label_quality ASC, e.id ASC LIMIT ?2
+        """
+
     private static func seconds(_ since: Date?) -> Double { since?.timeIntervalSince1970 ?? -Double.greatestFiniteMagnitude }
 
     static func date(_ seconds: Double) -> Date { Date(timeIntervalSince1970: seconds) }

@@ -35,6 +35,8 @@ enum BatchWriter {
                 if x.isFinite { sqlite3_bind_double(s, index, x) } else { sqlite3_bind_null(s, index) }
             }
             defer { sqlite3_reset(s); sqlite3_clear_bindings(s) }
+            var firstExampleID: Int64?
+            var latestExampleTime = -Double.greatestFiniteMagnitude
             for e in batch.examples where mode == .all || e.flagged {
                 sqlite3_bind_text(s, 1, e.exampleID, -1, transient)
                 sqlite3_bind_text(s, 2, e.position.topic, -1, transient)
@@ -57,7 +59,14 @@ enum BatchWriter {
                     throw DatabaseError(resultCode: ResultCode(rawValue: code), message: message, sql: insertExample)
                 }
                 sqlite3_reset(s)
+                if result.examplesWritten == 0 { firstExampleID = sqlite3_last_insert_rowid(db.sqliteConnection) }
+                latestExampleTime = max(latestExampleTime, e.time.timeIntervalSince1970)
                 result.examplesWritten += 1
+            }
+            if let firstExampleID {
+                // Where this batch's rows begin, for reads since a time (see `example_batches`).
+                try db.cachedStatement(sql: "INSERT INTO example_batches (first_id, time) VALUES (?, ?)")
+                    .execute(arguments: [firstExampleID, latestExampleTime])
             }
         }
 
@@ -220,6 +229,13 @@ enum BatchWriter {
             sql: "INSERT INTO retention (table_name, up_to_id, rows_deleted, older_than, time) VALUES (?, ?, ?, ?, ?)",
             arguments: [table.rawValue, upTo, rows, cutoff, time])
         try db.execute(sql: "DELETE FROM \(table.rawValue) WHERE id <= ?", arguments: [upTo])
+        if table == .examples {
+            // The batches wholly pruned; the one holding the next row stays, its first id
+            // still the bound of what is left of it.
+            try db.execute(
+                sql: "DELETE FROM example_batches WHERE first_id < (SELECT MAX(first_id) FROM example_batches WHERE first_id <= ?)",
+                arguments: [upTo])
+        }
         return rows
     }
 

@@ -73,7 +73,7 @@ struct AuditLogTests {
              try String.fetchOne(db, sql: "PRAGMA journal_mode"))
         }
         #expect(schema1 == schema2)
-        #expect(migrations == ["v1", "v2", "v3", "v4", "v5", "v6", "v7", "v8", "v9"])
+        #expect(migrations == ["v1", "v2", "v3", "v4", "v5", "v6", "v7", "v8", "v9", "v10"])
         #expect(journal == "wal")
     }
 
@@ -785,6 +785,110 @@ struct AuditLogTests {
         #expect(try log.alerts().last == alerts.last)
     }
 
+    @Test("suspects since a time read a rowid range from example_batches and equal a filter over every row, across a clock that stepped back and after pruning")
+    func suspectsSince() throws {
+        let dir = try TemporaryLog()
+        let log = try AuditLog(path: dir.path)
+        var rng = SystemRandomNumberGenerator()
+        var rows: [ExampleRecord] = []
+        // Twelve batches of 40 rows, batch b at t0 + 100 b + (0..<40); the clock of batch 7
+        // stepped back to t0 + 250, among batch 2's times. Ids repeat across batches, except
+        // in batch 7.
+        for b in 0..<12 {
+            let base = b == 7 ? 250.0 : Double(100 * b)
+            let batch = (0..<40).map { i in
+                let offset = Int64(rows.count + i)
+                return example(b == 7 ? "late\(i)" : "e\(Int.random(in: 0..<150, using: &rng))", offset: offset,
+                               quality: offset % 13 == 0 ? .nan : Double.random(in: 0..<1, using: &rng),
+                               time: t0 + base + Double(i))
+            }
+            rows += batch
+            try log.write(AuditBatch(examples: batch, checkpoint: b == 9 ? NewCheckpoint(snapshot: [1], examplesSeen: rows.count) : nil,
+                                     time: t0 + base + 39))
+        }
+        /// Each id's latest row among those at or after `since`, lowest quality first, by brute force.
+        func reference(_ kept: [ExampleRecord], since: Date) -> [Int64] {
+            var latest: [String: Int] = [:]
+            for (i, row) in kept.enumerated() where row.time >= since { latest[row.exampleID] = i }
+            return latest.values.filter { kept[$0].labelQuality.isFinite }
+                .sorted { (kept[$0].labelQuality, $0) < (kept[$1].labelQuality, $1) }
+                .map { kept[$0].position.offset }
+        }
+        let cuts: [Double] = [-10, 0, 150, 250, 260, 289.5, 290, 300, 705, 1139, 1139.5, 5000]
+        func check(_ kept: [ExampleRecord]) throws {
+            for cut in cuts {
+                let expected = reference(kept, since: t0 + cut)
+                #expect(try log.suspects(since: t0 + cut).map(\.position.offset) == expected, "since t0 + \(cut)")
+                #expect(try log.suspects(since: t0 + cut, limit: 5).map(\.position.offset) == Array(expected.prefix(5)), "since t0 + \(cut)")
+            }
+        }
+        try check(rows)
+        #expect(try log.suspects(since: t0 + 5000).isEmpty)
+        // Batch 7, written after batch 6 but timed before batch 3: its rows from t0 + 260 on
+        // (offsets 290…319, those with a quality) count from that cut-off, and batch 2's do not.
+        let from260 = try log.suspects(since: t0 + 260).map(\.position.offset)
+        #expect(Set(from260.filter { (280..<320).contains($0) }) == Set((290..<320).filter { $0 % 13 != 0 }))
+        #expect(!from260.contains { (80..<120).contains($0) })
+        try raw(dir) { db throws in
+            let batches = try Row.fetchAll(db, sql: "SELECT first_id, time FROM example_batches ORDER BY first_id")
+            let firstIDs: [Int64] = (0..<12).map { b in Int64(40 * b + 1) }
+            #expect(batches.map { $0[0] as Int64 } == firstIDs)
+            let latest: [Double] = (0..<12).map { b in
+                let base: Double = b == 7 ? 250 : Double(100 * b)
+                return t0.timeIntervalSince1970 + base + 39
+            }
+            #expect(batches.map { $0[1] as Double } == latest)
+            // The rows come by rowid from the first batch of the window, its bound from the time index.
+            let plan = try Row.fetchAll(db, sql: "EXPLAIN QUERY PLAN \(AuditLog.suspectsSince)",
+                                        arguments: [(t0 + 700).timeIntervalSince1970, 5]).map { $0["detail"] as String }
+            #expect(plan.contains { $0.contains("SEARCH examples USING INTEGER PRIMARY KEY (rowid>?)") }, "\(plan)")
+            #expect(plan.contains { $0.contains("USING COVERING INDEX example_batches_time (time>?)") }, "\(plan)")
+            #expect(!plan.contains { $0.hasPrefix("SCAN examples") }, "\(plan)")
+        }
+        // Pruning up to t0 + 420 takes batches 0 to 3 and half of batch 4 (the step ends at the
+        // first row not old enough): their batch rows go, batch 4's stays for its other half.
+        let pruned = try log.pruneExamples(olderThan: t0 + 420, at: t0 + 2000)
+        #expect(pruned.rowsDeleted == 180)
+        let kept = Array(rows[180...])
+        try raw(dir) { db throws in
+            let firstIDs: [Int64] = (4..<12).map { b in Int64(40 * b + 1) }
+            #expect(try Int64.fetchAll(db, sql: "SELECT first_id FROM example_batches ORDER BY first_id") == firstIDs)
+        }
+        try check(kept)
+    }
+
+    @Test("a v9 log migrates to v10 with one batch row covering its example rows, timed by their latest")
+    func upgradeFromV9() throws {
+        for withRows in [true, false] {
+            let dir = try TemporaryLog()
+            let queue = try DatabaseQueue(path: dir.path)
+            try AuditSchema.migrator.migrate(queue, upTo: "v9")
+            if withRows {
+                try queue.write { db in
+                    for (offset, time) in [(0, 50.0), (1, 10.0), (2, 30.0)] {
+                        try db.execute(sql: """
+                            INSERT INTO examples (example_id, topic, partition, offset, label_quality, flagged, time)
+                            VALUES (?, 'labels', 0, ?, ?, 0, ?)
+                            """, arguments: ["old\(offset)", offset, Double(offset) / 10, time])
+                    }
+                }
+            }
+            try queue.close()
+            // A reader does not migrate: it says what is missing and what applies it.
+            let refused = #expect(throws: AuditLogError.self) { try AuditLog(path: dir.path, options: .init(readOnly: true)) }
+            #expect(refused.map { "\($0)" }?.contains("schema migrations v10 not yet applied") == true, "\(String(describing: refused))")
+            let log = try AuditLog(path: dir.path)
+            #expect(try AuditLog(path: dir.path, options: .init(readOnly: true)).count(.examples) == (withRows ? 3 : 0))
+            let batches = try raw(dir) { db throws in
+                try Row.fetchAll(db, sql: "SELECT first_id, time FROM example_batches").map { "\($0[0] as Int64) \($0[1] as Double)" }
+            }
+            #expect(batches == (withRows ? ["1 50.0"] : []))
+            try log.write(AuditBatch(examples: [example("new", offset: 3, quality: 0.9, time: t0)]))
+            #expect(try log.suspects(since: Date(timeIntervalSince1970: 20)).map(\.exampleID) == (withRows ? ["old0", "old2", "new"] : ["new"]))
+            #expect(try log.suspects(since: Date(timeIntervalSince1970: 60)).map(\.exampleID) == ["new"])
+        }
+    }
+
     @Test("non-finite numbers are stored as NULL and read back as NaN or nil")
     func nonFinite() throws {
         let dir = try TemporaryLog()
@@ -821,6 +925,10 @@ struct AuditLogTests {
         #expect(result.examplesWritten == 3)
         #expect(try log.count(.examples) == 3)
         #expect(try log.nextOffsets() == [labels0: 10])
+        // A batch with no row written records no batch; one with rows records where they begin.
+        try log.write(AuditBatch(examples: [example("e10", offset: 10)], nextOffsets: [labels0: 11]))
+        try raw(dir) { db throws in #expect(try Int64.fetchAll(db, sql: "SELECT first_id FROM example_batches") == [1]) }
+        #expect(try log.suspects(since: t0).map(\.exampleID) == ["e0", "e4", "e8"])
     }
 
     @Test("dead letters keep a 4 KiB prefix and the full length; stream events round-trip")

@@ -134,8 +134,12 @@ public struct AlertRecord: Sendable, Equatable {
     /// The id of a drift alert: series, detector, and the position of the message whose
     /// processing fired the detector (not the examples-seen count, which a learner started
     /// afresh would repeat).
-    public static func driftAlertID(series: String, detector: String, firedAt position: MessagePosition) -> String {
-        "\(AlertKind.generalizationDrift.rawValue)/\(series)/\(detector)/\(position.topic)/\(position.partition)/\(positionText(position))"
+    /// `firing`: which firing of this detector at this message (the LOO series is fed a whole
+    /// re-scoring at one message, and a detector that fired and restarted may fire again within
+    /// it); the first keeps the plain id, later ones end in `#2`, `#3`….
+    public static func driftAlertID(series: String, detector: String, firedAt position: MessagePosition, firing: Int = 1) -> String {
+        let id = "\(AlertKind.generalizationDrift.rawValue)/\(series)/\(detector)/\(position.topic)/\(position.partition)/\(positionText(position))"
+        return firing > 1 ? "\(id)#\(firing)" : id
     }
 }
 

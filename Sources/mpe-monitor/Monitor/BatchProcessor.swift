@@ -227,6 +227,9 @@ struct BatchProcessor {
                 labelQuality: s.labelQuality, memorization: s.memorization, sensitivity: s.sensitivity,
                 curvature: s.curvature, flagged: flaggedHere, time: now))
         }
+        // Firings of one detector on one series at this message: the LOO series is fed a whole
+        // re-scoring at once, and a detector that fired and restarted can fire again within it.
+        var firings: [String: Int] = [:]
         for flag in report.flags {
             let kind: AlertKind
             switch flag.kind {
@@ -235,7 +238,14 @@ struct BatchProcessor {
             case .generalizationDrift: kind = .generalizationDrift
             }
             if let event = flag.drift {
-                let alertID = AlertRecord.driftAlertID(series: event.series.rawValue, detector: event.detector.rawValue, firedAt: position)
+                // Numbered in the learner's deterministic order, so that a later firing is an
+                // alert of its own rather than a repeat of the first to drop, and a restart
+                // re-raises each under its id.
+                let key = "\(event.series.rawValue)/\(event.detector.rawValue)"
+                let firing = firings[key, default: 0] + 1
+                firings[key] = firing
+                let alertID = AlertRecord.driftAlertID(series: event.series.rawValue, detector: event.detector.rawValue,
+                                                       firedAt: position, firing: firing)
                 audit.driftEvents.append(DriftRecord(detector: event.detector.rawValue, series: event.series.rawValue,
                                                      statistic: event.statistic, threshold: event.threshold, value: event.value,
                                                      examplesSeen: event.step, time: now))

@@ -194,6 +194,15 @@ struct MonitorCommand: AsyncParsableCommand {
         let group = ServiceGroup(configuration: configuration)
         do {
             try await group.run()
+        } catch let error as AuditLogError where error.kind == .database {
+            // A log the monitor cannot write (a full disk, an I/O error) stops it: what it
+            // concluded would be lost. Said with what that leaves behind, which is nothing lost.
+            try? audit.stopRun(runID)
+            throw CommandFailure("""
+                cannot write the audit log \(settings.database): \(error). The transaction that failed was rolled back, and \
+                Kafka offsets are committed only after the rows they produced are durable, so a restart (once the cause is \
+                fixed, e.g. disk space freed) resumes after the last durable batch and loses nothing
+                """)
         } catch {
             try? audit.stopRun(runID)
             throw CommandFailure("\(error)")

@@ -195,7 +195,7 @@ enum AuditSchema {
     /// bound, and so reads the rows written since rather than the whole table. The bound is
     /// exact even after a clock stepped back (a batch's `time` is the latest of its rows, and
     /// the cut-off is still applied to every row read). Not history: a row goes once retention
-    /// has pruned the example rows after it. An index on `examples (time)` would do the same at
+    /// has pruned every example row it covers. An index on `examples (time)` would do the same at
     /// a cost on every row (`audit-bench 300000 1000 full`: 511–531k rows/s without it, 413–429k
     /// with it); this costs one row a batch. A log being upgraded gets one row covering all its
     /// example rows, timed by their latest (one scan of the table, once).

@@ -483,7 +483,6 @@ public final class AuditLog: Sendable {
         do { return try body() } catch let error as DatabaseError { throw AuditLogError(error) }
     }
 
-    /// `since` as the lower bound of `time` (everything when nil).
     /// The columns `example(_:)` reads, in its order.
     static let exampleColumns = """
         example_id, topic, partition, offset, given_label, predicted_label, prequential_probability,
@@ -505,6 +504,7 @@ public final class AuditLog: Sendable {
         ORDER BY e.label_quality ASC, e.id ASC LIMIT ?2
         """
 
+    /// `since` as the lower bound of `time` (everything when nil).
     private static func seconds(_ since: Date?) -> Double { since?.timeIntervalSince1970 ?? -Double.greatestFiniteMagnitude }
 
     static func date(_ seconds: Double) -> Date { Date(timeIntervalSince1970: seconds) }

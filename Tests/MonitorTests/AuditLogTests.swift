@@ -40,6 +40,16 @@ func generalization(_ seen: Int, time: Date = t0) -> GeneralizationRecord {
                          looError: 0.18, looCalibration: seen % 2000 == 0 ? 0.25 + Double(seen) / 1e7 : nil, time: time)
 }
 
+/// The suspects of `rows` (in write order) by brute force: each id's latest row among those at
+/// or after `since`, NULL quality left out, lowest quality first, then oldest; their offsets.
+func expectedSuspects(_ rows: [ExampleRecord], since: Date? = nil) -> [Int64] {
+    var latest: [String: Int] = [:]
+    for (i, row) in rows.enumerated() where since.map({ row.time >= $0 }) ?? true { latest[row.exampleID] = i }
+    return latest.values.filter { rows[$0].labelQuality.isFinite }
+        .sorted { (rows[$0].labelQuality, $0) < (rows[$1].labelQuality, $1) }
+        .map { rows[$0].position.offset }
+}
+
 let labels0 = TopicPartition(topic: "labels", partition: 0)
 let labels1 = TopicPartition(topic: "labels", partition: 1)
 
@@ -738,12 +748,7 @@ struct AuditLogTests {
         for chunk in stride(from: 0, to: rows.count, by: 64) {
             try log.write(AuditBatch(examples: Array(rows[chunk..<min(chunk + 64, rows.count)])))
         }
-        var latest: [String: Int] = [:]
-        for (i, row) in rows.enumerated() { latest[row.exampleID] = i }
-        let expected = latest.values.sorted()
-            .filter { rows[$0].labelQuality.isFinite }
-            .sorted { rows[$0].labelQuality < rows[$1].labelQuality }
-            .map { rows[$0].position.offset }
+        let expected = expectedSuspects(rows)
         #expect(try log.suspects().map(\.position.offset) == expected)
         #expect(try log.suspects(limit: 10).map(\.position.offset) == Array(expected.prefix(10)))
         let since = t0.addingTimeInterval(200)
@@ -806,18 +811,10 @@ struct AuditLogTests {
             try log.write(AuditBatch(examples: batch, checkpoint: b == 9 ? NewCheckpoint(snapshot: [1], examplesSeen: rows.count) : nil,
                                      time: t0 + base + 39))
         }
-        /// Each id's latest row among those at or after `since`, lowest quality first, by brute force.
-        func reference(_ kept: [ExampleRecord], since: Date) -> [Int64] {
-            var latest: [String: Int] = [:]
-            for (i, row) in kept.enumerated() where row.time >= since { latest[row.exampleID] = i }
-            return latest.values.filter { kept[$0].labelQuality.isFinite }
-                .sorted { (kept[$0].labelQuality, $0) < (kept[$1].labelQuality, $1) }
-                .map { kept[$0].position.offset }
-        }
         let cuts: [Double] = [-10, 0, 150, 250, 260, 289.5, 290, 300, 705, 1139, 1139.5, 5000]
         func check(_ kept: [ExampleRecord]) throws {
             for cut in cuts {
-                let expected = reference(kept, since: t0 + cut)
+                let expected = expectedSuspects(kept, since: t0 + cut)
                 #expect(try log.suspects(since: t0 + cut).map(\.position.offset) == expected, "since t0 + \(cut)")
                 #expect(try log.suspects(since: t0 + cut, limit: 5).map(\.position.offset) == Array(expected.prefix(5)), "since t0 + \(cut)")
             }

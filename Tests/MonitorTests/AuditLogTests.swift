@@ -945,6 +945,33 @@ struct AuditLogTests {
         #expect(try log.streamEvents() == [event])
     }
 
+    @Test("example ids and topics are stored byte for byte: empty, small and large strings, unicode, NUL, bridged")
+    func exampleTextRoundTrips() throws {
+        // The writer binds both strings without a copy, valid only while the row is stepped:
+        // every row of one batch must keep its own text (a stale or reused buffer would show).
+        let bridged = NSString(string: "bridged NSString id, long enough not to be a small string") as String
+        let ids = ["", "e1", "fifteen bytes..", "sixteen bytes...", "unicode é ✓ 🧪", "nul \u{0} inside", bridged,
+                   String(repeating: "long id ", count: 40)]
+        let topics = ["labels", "t", "a-topic.name_with-99-characters-" + String(repeating: "x", count: 60), "ünï"]
+        let file = try TemporaryLog()
+        let log = try AuditLog(path: file.path)
+        var rows: [ExampleRecord] = []
+        for (i, id) in ids.enumerated() {
+            for (p, topic) in topics.enumerated() { rows.append(example(id, topic: topic, partition: Int32(p), offset: Int64(i))) }
+        }
+        try log.write(AuditBatch(examples: rows))
+        let stored = try raw(file) { db in
+            try Row.fetchAll(db, sql: "SELECT CAST(example_id AS BLOB), CAST(topic AS BLOB) FROM examples ORDER BY id").map {
+                (Array(($0[0] as Data?) ?? Data()), Array(($0[1] as Data?) ?? Data()))
+            }
+        }
+        #expect(stored.count == rows.count)
+        for (row, (id, topic)) in zip(rows, stored) {
+            #expect(id == Array(row.exampleID.utf8), "\(row.exampleID)")
+            #expect(topic == Array(row.position.topic.utf8), "\(row.position.topic)")
+        }
+    }
+
     @Test(arguments: ["plain id e17", "quote \" and backslash \\ inside", "controls \n\r\t\u{01}\u{1F} end", "unicode é ✓ 🧪", "", "\u{7F} DEL"])
     func jsonStringLiteralsRoundTrip(text: String) throws {
         // Either path of the escaper (whole string, or scalar by scalar) must give a literal that

@@ -132,10 +132,3 @@ final class ProgressLine {
         if enabled && terminal { FileHandle.standardError.write(Data("\r\(count) \(unit)\n".utf8)) }
     }
 }
-
-/// A failure at run time (not a usage mistake): printed as "Error: ..." without the usage text,
-/// exit status 1.
-struct CommandFailure: Error, CustomStringConvertible {
-    let description: String
-    init(_ description: String) { self.description = description }
-}

@@ -39,7 +39,7 @@ struct PruneCommand: ParsableCommand {
     }
 
     func run() throws {
-        guard FileManager.default.fileExists(atPath: db) else { throw ValidationError("no audit log at \(db)") }
+        guard FileManager.default.fileExists(atPath: db) else { throw CommandFailure("no audit log at \(db)") }
         let now = Date()
         guard let cutoff = QueryCommand.parseSince(olderThan, now: now) else { throw ValidationError("--older-than \(olderThan)") }
         let deadLetterCutoff: Date?
@@ -75,7 +75,7 @@ struct PruneCommand: ParsableCommand {
             }
             try log.close()
         } catch let error as AuditLogError {
-            throw ValidationError("cannot prune \(db): \(error)")
+            throw CommandFailure("cannot prune \(db): \(error)")
         }
     }
 }

@@ -38,12 +38,12 @@ struct QueryCommand: ParsableCommand {
     }
 
     func run() throws {
-        guard FileManager.default.fileExists(atPath: db) else { throw ValidationError("no audit log at \(db)") }
+        guard FileManager.default.fileExists(atPath: db) else { throw CommandFailure("no audit log at \(db)") }
         let log: AuditLog
         do {
             log = try AuditLog(path: db, options: .init(readOnly: true))
         } catch let error as AuditLogError {
-            throw ValidationError("cannot read \(db): \(error)")
+            throw CommandFailure("cannot read \(db): \(error)")
         }
         let from = since.flatMap { QueryCommand.parseSince($0, now: Date()) }
         let table = try QueryTable(subject, log: log, since: from, limit: limit)

@@ -39,7 +39,7 @@ struct ReplayCommand: ParsableCommand {
         } catch let problem as ConfigurationProblem {
             throw ValidationError(problem.message)
         } catch let error as JSONLinesReader.OpenError {
-            throw ValidationError(error.description)
+            throw CommandFailure(error.description)
         }
     }
 
@@ -92,7 +92,7 @@ struct ReplayCommand: ParsableCommand {
                 FileHandle.standardError.write(Data("… \(reader.lineNumber) lines read, \(model.step) learned\n".utf8))
             }
         }
-        guard model.step > 0 else { throw ValidationError("no example in \(file) could be learned (\(rejected.total) rejected)") }
+        guard model.step > 0 else { throw CommandFailure("no example in \(file) could be learned (\(rejected.total) rejected)") }
 
         if let snapshot {
             try Data(model.snapshot()).write(to: URL(fileURLWithPath: snapshot))
@@ -122,7 +122,7 @@ struct ReplayCommand: ParsableCommand {
         let decoder = ExampleDecoder(labels: labels)
         var found: Int?
         while found == nil, reader.next({ bytes, _ in found = try? decoder.decode(bytes).x.count }) {}
-        guard let found else { throw ValidationError("\(path) has no decodable example to infer the input dimension from; pass --dimension") }
+        guard let found else { throw CommandFailure("\(path) has no decodable example to infer the input dimension from; pass --dimension") }
         return found
     }
 

@@ -57,8 +57,11 @@ public struct KafkaConsumerConfiguration: Sendable, Equatable {
 
     /// The properties the caller may not override, because the program's guarantees rest on
     /// them (the caller decides when an offset is done).
+    /// The session timeout and heartbeat have typed settings (`--session-timeout-ms`), which
+    /// would silently replace the same property given through `properties`.
     static let managed: Set<String> = ["enable.auto.commit", "enable.auto.offset.store", "group.id",
-                                      "enable.partition.eof", "auto.offset.reset"]
+                                      "enable.partition.eof", "auto.offset.reset",
+                                      "session.timeout.ms", "heartbeat.interval.ms"]
 
     /// Consumer defaults that differ from librdkafka's; `client.properties` overrides them.
     ///
@@ -95,10 +98,12 @@ public struct KafkaConsumerConfiguration: Sendable, Equatable {
 public struct KafkaProducerConfiguration: Sendable, Equatable {
     public var client: KafkaConfiguration
     public var idempotent: Bool
-    /// How long librdkafka waits to fill a batch before sending (`linger.ms`).
+    /// How long librdkafka waits to fill a batch before sending (`linger.ms`). A `linger.ms`
+    /// in `client.properties` (a `-X` on the command line) takes precedence.
     public var lingerMilliseconds: Int
     /// After this long without an acknowledgement a message is reported failed
-    /// (`message.timeout.ms`); delivery is then never silent either way.
+    /// (`message.timeout.ms`); delivery is then never silent either way. A
+    /// `message.timeout.ms` in `client.properties` takes precedence.
     public var messageTimeoutMilliseconds: Int
 
     public init(client: KafkaConfiguration, idempotent: Bool = true, lingerMilliseconds: Int = 5,
@@ -114,8 +119,10 @@ public struct KafkaProducerConfiguration: Sendable, Equatable {
     func properties() throws(KafkaError) -> [(String, String)] {
         var list = try client.commonProperties(managed: Self.managed, role: "producer")
         list.append(("enable.idempotence", idempotent ? "true" : "false"))
-        list.append(("linger.ms", String(lingerMilliseconds)))
-        list.append(("message.timeout.ms", String(messageTimeoutMilliseconds)))
+        // Defaults, not overrides: the commands expose no typed option for these, so a `-X`
+        // is how an operator sets them (appended after it, they silently replaced it).
+        if client.properties["linger.ms"] == nil { list.append(("linger.ms", String(lingerMilliseconds))) }
+        if client.properties["message.timeout.ms"] == nil { list.append(("message.timeout.ms", String(messageTimeoutMilliseconds))) }
         return list
     }
 }

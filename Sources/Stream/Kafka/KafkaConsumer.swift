@@ -74,14 +74,7 @@ public final class KafkaConsumer: Sendable {
     public func configurationValue(_ name: String) -> String? {
         let handle = self.handle
         // Under the lifetime lock: the configuration belongs to the client, which `close` frees.
-        return lifetime.withLock { open -> String? in
-            guard open, let conf = rd_kafka_conf(handle.pointer) else { return nil }
-            var size = 0
-            guard rd_kafka_conf_get(conf, name, nil, &size) == RD_KAFKA_CONF_OK, size > 0 else { return nil }
-            var buffer = [CChar](repeating: 0, count: size)
-            guard rd_kafka_conf_get(conf, name, &buffer, &size) == RD_KAFKA_CONF_OK else { return nil }
-            return KafkaLibrary.string(fromCBuffer: buffer)
-        }
+        return lifetime.withLock { open in open ? handle.configurationValue(name) : nil }
     }
 
     /// The consumer's events; iterate from one task at a time.

@@ -49,6 +49,18 @@ public enum KafkaLibrary {
 /// thread, which is why this wrapper may cross tasks.
 struct KafkaHandle: @unchecked Sendable {
     let pointer: OpaquePointer
+
+    /// The value the client holds for a configuration property (as librdkafka reports it,
+    /// defaults included), or nil for a name it does not know. Only while the client exists:
+    /// callers read it under the lock that `close` takes before destroying the client.
+    func configurationValue(_ name: String) -> String? {
+        guard let conf = rd_kafka_conf(pointer) else { return nil }
+        var size = 0
+        guard rd_kafka_conf_get(conf, name, nil, &size) == RD_KAFKA_CONF_OK, size > 0 else { return nil }
+        var buffer = [CChar](repeating: 0, count: size)
+        guard rd_kafka_conf_get(conf, name, &buffer, &size) == RD_KAFKA_CONF_OK else { return nil }
+        return KafkaLibrary.string(fromCBuffer: buffer)
+    }
 }
 
 /// Owns a client handle and destroys it when the last holder lets go. librdkafka's

@@ -92,6 +92,14 @@ public final class KafkaProducer: Sendable {
         thread.start()
     }
 
+    /// The value librdkafka holds for a configuration property, or nil for a name it does not
+    /// know or a closed producer: what the client really runs with, defaults included.
+    public func configurationValue(_ name: String) -> String? {
+        let handle = self.handle
+        // Under the lock: `close` clears `open` under it before destroying the client.
+        return open.withLock { open in open ? handle.configurationValue(name) : nil }
+    }
+
     /// Queues a message and returns its id (its report carries the same id). When librdkafka's
     /// queue is full it waits for room, at most `queueFullTimeout`, then throws.
     @discardableResult

@@ -76,6 +76,7 @@ struct MonitorService: Service {
         let totals = DurableTotals()
         var status = StatusReporter(interval: settings.statusInterval, totals: totals)
         var kafkaErrors = LogThrottle(interval: .seconds(settings.statusInterval))
+        var nextResend = ContinuousClock.now + .seconds(settings.alertResendInterval)
 
         // The write in flight; once its rows and offsets are durable it adds its batch to the
         // counters (status line, metrics), so that they never count what a crash would lose.
@@ -154,6 +155,10 @@ struct MonitorService: Service {
                 event = e
             case .tick:
                 if order.isActive { try await handleReleased(order.admit([KafkaMessage](), logEnds: logEnds())) }
+                if ContinuousClock.now >= nextResend {
+                    nextResend = ContinuousClock.now + .seconds(settings.alertResendInterval)
+                    resendFailed(pending: pending)
+                }
                 if let line = status.lineIfDue(processor: processor, lag: (try? consumer.lag()) ?? []) { logger.info("\(line)") }
                 continue loop
             case .ended:
@@ -375,7 +380,29 @@ struct MonitorService: Service {
             let id = try producer.send(KafkaProducerMessage(topic: topic, key: Array(key.utf8), value: value))
             pending.sent(id, .alert(alertID))
         } catch {
-            logger.error("alert \(alertID) not sent (it stays in the outbox): \(error)")
+            // Refused before it left (librdkafka's queue full, say): retried like a failed delivery.
+            pending.notSent(alertID)
+            logger.error("alert \(alertID) not sent (it stays in the outbox and is tried again within monitor.alert_resend_interval): \(error)")
+        }
+    }
+
+    /// Alerts whose delivery failed in this run go out again (same key), those still
+    /// undelivered in the outbox. Only failed ones: an alert still in flight is not sent twice.
+    /// A read failure keeps them for the next attempt.
+    private func resendFailed(pending: PendingDeliveries) {
+        let failed = pending.takeFailedAlerts()
+        guard !failed.isEmpty else { return }
+        do {
+            let entries = try audit.undeliveredAlerts().filter { failed.contains($0.alertID) }
+            if !entries.isEmpty {
+                logger.notice("re-sending \(entries.count) alert(s) whose delivery failed (undelivered in the outbox)")
+            }
+            for entry in entries {
+                send(topic: settings.resolvedAlertsTopic, key: entry.alertID, value: Array(entry.payload.utf8), alertID: entry.alertID, pending: pending)
+            }
+        } catch {
+            pending.keepFailed(failed)
+            logger.warning("could not read the outbox to re-send \(failed.count) failed alert(s) (tried again later): \(error)")
         }
     }
 
@@ -415,6 +442,8 @@ final class PendingDeliveries: Sendable {
     /// Failed deliveries: while the broker is unreachable every alert fails, and one line
     /// each would bury the log.
     private let failures = Mutex(LogThrottle(interval: .seconds(10)))
+    /// Alerts whose delivery failed since the last re-send (`MonitorService.resendFailed`).
+    private let failedAlerts = Mutex(Set<String>())
 
     init(delivered: DeliveredAlerts, logger: Logger) {
         self.delivered = delivered
@@ -434,6 +463,15 @@ final class PendingDeliveries: Sendable {
     /// Messages sent and not yet reported.
     var outstanding: Int { tracker.outstanding }
 
+    /// The alerts whose delivery failed since the last call, to send again.
+    func takeFailedAlerts() -> Set<String> { failedAlerts.withLock { ids in defer { ids.removeAll() }; return ids } }
+
+    /// An alert the producer refused to take: to send again, as if its delivery had failed.
+    func notSent(_ alertID: String) { failedAlerts.withLock { _ = $0.insert(alertID) } }
+
+    /// Puts back alerts `takeFailedAlerts` returned that could not be sent again.
+    func keepFailed(_ ids: Set<String>) { failedAlerts.withLock { $0.formUnion(ids) } }
+
     /// Logs the failures not yet logged (at the end of a run, so none goes unmentioned).
     func logRemainingFailures() {
         let unlogged = failures.withLock { $0.drain() }
@@ -445,13 +483,14 @@ final class PendingDeliveries: Sendable {
             if case .alert(let alertID) = what { delivered.add(alertID) }
             return
         }
+        if case .alert(let alertID) = what { failedAlerts.withLock { _ = $0.insert(alertID) } }
         // The first failure, then at most one line per interval with the count since.
         guard let unlogged = failures.withLock({ $0.record() }) else { return }
         let reason = report.error.map { "\($0)" } ?? ""
         let latest: String
         switch what {
         case .alert(let alertID):
-            latest = "alert \(alertID) not delivered (undelivered alerts stay in the outbox and are re-sent at the next start)"
+            latest = "alert \(alertID) not delivered (it stays in the outbox and is sent again within monitor.alert_resend_interval, or at the next start)"
         case .deadLetter(let key):
             latest = "dead letter \(key) not delivered to the dead-letter topic (dead letters are in the audit log either way)"
         }

@@ -48,6 +48,11 @@ struct MonitorSettings {
     var statusInterval = 10.0
     /// Seconds allowed for a graceful shutdown.
     var shutdownTimeout = 30.0
+    /// Seconds between attempts to publish again the alerts whose delivery failed (the alerts
+    /// topic unreachable for longer than librdkafka's `message.timeout.ms`): they stay
+    /// undelivered in the outbox, and a monitor left running for months must not hold them
+    /// back until its next restart.
+    var alertResendInterval = 60.0
     /// Seconds between comparisons of the partitions' log ends with the next offsets (a log
     /// that ends before the next offset lost its data). Not a setting: it only bounds how soon
     /// that is noticed, and costs no broker round trip.
@@ -97,7 +102,7 @@ struct MonitorSettings {
         }
         if let monitor = try node.child("monitor") {
             try monitor.allowOnly(["db", "examples", "examples_retention", "dead_letter_retention", "alert_retention", "checkpoint_interval",
-                                   "status_interval", "shutdown_timeout"])
+                                   "status_interval", "shutdown_timeout", "alert_resend_interval"])
             if let v = try monitor.string("db") { database = v }
             if let v = try monitor.choice("examples", AuditLog.ExampleMode.self) { examples = v }
             if let v = try monitor.string("examples_retention") { examplesRetention = try Self.retention(v, key: "monitor.examples_retention") }
@@ -108,6 +113,7 @@ struct MonitorSettings {
             if let v = try monitor.int("checkpoint_interval") { checkpointInterval = v }
             if let v = try monitor.double("status_interval") { statusInterval = v }
             if let v = try monitor.double("shutdown_timeout") { shutdownTimeout = v }
+            if let v = try monitor.double("alert_resend_interval") { alertResendInterval = v }
         }
     }
 
@@ -166,6 +172,9 @@ struct MonitorSettings {
         guard checkpointInterval >= 1 else { throw ConfigurationProblem(message: "monitor.checkpoint_interval must be at least 1, got \(checkpointInterval)") }
         guard statusInterval > 0, shutdownTimeout > 0 else {
             throw ConfigurationProblem(message: "monitor.status_interval and monitor.shutdown_timeout must be positive")
+        }
+        guard alertResendInterval > 0, alertResendInterval.isFinite else {
+            throw ConfigurationProblem(message: "monitor.alert_resend_interval must be a positive number of seconds, got \(alertResendInterval)")
         }
     }
 }

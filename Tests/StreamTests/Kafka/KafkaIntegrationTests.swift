@@ -481,6 +481,30 @@ struct KafkaIntegrationTests {
             _ = try KafkaConsumer(configuration: KafkaConsumerConfiguration(client: managed, groupID: "x"), logger: TestClients.logger)
         }
         #expect(managedError?.message.contains("enable.auto.commit") == true)
+        // A typed setting would silently replace the property: refused, naming it.
+        let typed = KafkaConfiguration(bootstrapServers: ["127.0.0.1:9"], properties: ["session.timeout.ms": "10000"])
+        let typedError = #expect(throws: KafkaError.self) {
+            _ = try KafkaConsumer(configuration: KafkaConsumerConfiguration(client: typed, groupID: "x"), logger: TestClients.logger)
+        }
+        #expect(typedError?.message.contains("session.timeout.ms") == true)
+    }
+
+    @Test("the producer's linger and message timeout are defaults that a property overrides")
+    func producerTimeoutProperty() async throws {
+        // Read back from the live client: before, the typed values were appended after the
+        // caller's properties and silently replaced a `-X message.timeout.ms`.
+        let plain = try KafkaProducer(configuration: KafkaProducerConfiguration(
+            client: KafkaConfiguration(bootstrapServers: ["127.0.0.1:9"]), messageTimeoutMilliseconds: 4000), logger: TestClients.logger)
+        #expect(plain.configurationValue("message.timeout.ms") == "4000")
+        #expect(plain.configurationValue("linger.ms") == "5")
+        await plain.close(timeout: .milliseconds(10))
+        #expect(plain.configurationValue("message.timeout.ms") == nil)
+        let overridden = try KafkaProducer(configuration: KafkaProducerConfiguration(
+            client: KafkaConfiguration(bootstrapServers: ["127.0.0.1:9"], properties: ["message.timeout.ms": "1500", "linger.ms": "0"]),
+            messageTimeoutMilliseconds: 4000), logger: TestClients.logger)
+        #expect(overridden.configurationValue("message.timeout.ms") == "1500")
+        #expect(overridden.configurationValue("linger.ms") == "0")
+        await overridden.close(timeout: .milliseconds(10))
     }
 
     @Test("failed deliveries without a report stream are logged once per interval, not once per message; the counts hold them all")

@@ -157,7 +157,14 @@ struct MonitorCommand: AsyncParsableCommand {
                 heartbeatIntervalMilliseconds: settings.heartbeatIntervalMilliseconds, offsetReset: .earliest,
                 maxBatchSize: settings.maxBatch, reportEndOfPartition: untilDrained), logger: logger,
                 closeTimeout: .seconds(min(settings.shutdownTimeout / 3, 10)))
-            producer = try KafkaProducer(configuration: KafkaProducerConfiguration(client: client), logger: logger, reportDeliveries: true)
+            // Not idempotent: after one delivery timed out (the broker unreachable past
+            // message.timeout.ms) the idempotent producer bumps its epoch, and the test broker
+            // then answers every later produce with PRODUCER_FENCED, so no alert would go out
+            // again until a restart (the e2e `pause` section). Idempotence buys nothing here:
+            // alerts and dead letters carry deterministic keys, and a duplicate on the topic
+            // is one that consumers de-duplicate anyway.
+            producer = try KafkaProducer(configuration: KafkaProducerConfiguration(client: client, idempotent: false), logger: logger,
+                                         reportDeliveries: true)
             partitions = try await consumer.partitionCount(topic: settings.topic, timeout: .seconds(10))
             logger.info("topic \(settings.topic): \(partitions) partitions; audit log \(settings.database); alerts to \(settings.resolvedAlertsTopic)")
             // Every partition, assigned explicitly rather than through the group's rebalancing:

@@ -155,6 +155,9 @@ struct MonitorService: Service {
                 event = e
             case .tick:
                 if order.isActive { try await handleReleased(order.admit([KafkaMessage](), logEnds: logEnds())) }
+                // While idle no batch marks what the broker acknowledged: the tick does, so
+                // the outbox does not claim an alert undelivered long after it went out.
+                try markDelivered(delivered)
                 if ContinuousClock.now >= nextResend {
                     nextResend = ContinuousClock.now + .seconds(settings.alertResendInterval)
                     resendFailed(pending: pending)
@@ -380,9 +383,9 @@ struct MonitorService: Service {
             let id = try producer.send(KafkaProducerMessage(topic: topic, key: Array(key.utf8), value: value))
             pending.sent(id, .alert(alertID))
         } catch {
-            // Refused before it left (librdkafka's queue full, say): retried like a failed delivery.
-            pending.notSent(alertID)
-            logger.error("alert \(alertID) not sent (it stays in the outbox and is tried again within monitor.alert_resend_interval): \(error)")
+            // Refused before it left (librdkafka's queue full, say): retried like a failed
+            // delivery, and logged like one (a full queue refuses every alert).
+            pending.notSent(alertID, error: error)
         }
     }
 
@@ -426,8 +429,9 @@ enum LoopEvent: Sendable {
 }
 
 /// Produced alerts and dead letters awaiting their delivery report. An acknowledged alert is
-/// handed to `DeliveredAlerts` (marked in the outbox with the next batch); a failure is
-/// logged, and the alert stays in the outbox to be sent again at the next start.
+/// handed to `DeliveredAlerts` (marked in the outbox with the next batch or tick); a failure is
+/// logged (throttled), and the alert stays in the outbox and is remembered, to be sent again
+/// every `monitor.alert_resend_interval` (`MonitorService.resendFailed`) and at the next start.
 final class PendingDeliveries: Sendable {
     /// What a produced message was.
     enum Sent: Sendable {
@@ -467,7 +471,10 @@ final class PendingDeliveries: Sendable {
     func takeFailedAlerts() -> Set<String> { failedAlerts.withLock { ids in defer { ids.removeAll() }; return ids } }
 
     /// An alert the producer refused to take: to send again, as if its delivery had failed.
-    func notSent(_ alertID: String) { failedAlerts.withLock { _ = $0.insert(alertID) } }
+    func notSent(_ alertID: String, error: any Error) {
+        failedAlerts.withLock { _ = $0.insert(alertID) }
+        logFailure("alert \(alertID) not sent (it stays in the outbox and is tried again within monitor.alert_resend_interval)", reason: "\(error)")
+    }
 
     /// Puts back alerts `takeFailedAlerts` returned that could not be sent again.
     func keepFailed(_ ids: Set<String>) { failedAlerts.withLock { $0.formUnion(ids) } }
@@ -475,7 +482,7 @@ final class PendingDeliveries: Sendable {
     /// Logs the failures not yet logged (at the end of a run, so none goes unmentioned).
     func logRemainingFailures() {
         let unlogged = failures.withLock { $0.drain() }
-        if unlogged > 0 { logger.warning("\(unlogged) more deliveries failed since the last such line (undelivered alerts stay in the outbox and are re-sent at the next start)") }
+        if unlogged > 0 { logger.warning("\(unlogged) more deliveries failed since the last such line (alerts still undelivered stay in the outbox and are re-sent at the next start)") }
     }
 
     private func settle(_ report: KafkaDeliveryReport, _ what: Sent) {
@@ -484,9 +491,6 @@ final class PendingDeliveries: Sendable {
             return
         }
         if case .alert(let alertID) = what { failedAlerts.withLock { _ = $0.insert(alertID) } }
-        // The first failure, then at most one line per interval with the count since.
-        guard let unlogged = failures.withLock({ $0.record() }) else { return }
-        let reason = report.error.map { "\($0)" } ?? ""
         let latest: String
         switch what {
         case .alert(let alertID):
@@ -494,6 +498,12 @@ final class PendingDeliveries: Sendable {
         case .deadLetter(let key):
             latest = "dead letter \(key) not delivered to the dead-letter topic (dead letters are in the audit log either way)"
         }
+        logFailure(latest, reason: report.error.map { "\($0)" } ?? "")
+    }
+
+    /// The first failure, then at most one line per interval with the count since.
+    private func logFailure(_ latest: String, reason: String) {
+        guard let unlogged = failures.withLock({ $0.record() }) else { return }
         logger.warning("\(unlogged > 1 ? "\(unlogged) deliveries failed since the last such line; the latest: " : "")\(latest): \(reason)")
     }
 }

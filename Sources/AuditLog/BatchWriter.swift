@@ -87,13 +87,16 @@ enum BatchWriter {
             let alert = try db.cachedStatement(sql: """
                 INSERT INTO alerts (alert_id, kind, example_id, topic, partition, offset, given_label, predicted_label,
                                     label_quality, memorization, sensitivity, curvature, examples_seen, reason, time, epoch)
-                VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)
+                VALUES (?, ?, CAST(? AS TEXT), ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)
                 ON CONFLICT (alert_id) DO NOTHING
                 """)
             let outbox = try db.cachedStatement(sql: "INSERT INTO alert_outbox (alert_id, payload) VALUES (?, ?)")
             for (index, a) in batch.alerts.enumerated() {
+                // The example id goes in as its UTF-8 bytes, cast to text in SQL: GRDB binds a
+                // String as a C string, which cut an id holding U+0000 at the NUL (the examples
+                // insert binds by length; the two must agree for a join on example_id).
                 try alert.execute(arguments: [
-                    a.alertID, a.kind.rawValue, a.exampleID, a.position?.topic, a.position?.partition, a.position?.offset,
+                    a.alertID, a.kind.rawValue, a.exampleID.map { Data($0.utf8) }, a.position?.topic, a.position?.partition, a.position?.offset,
                     finite(a.givenLabel), finite(a.predictedLabel), finite(a.labelQuality), finite(a.memorization),
                     finite(a.sensitivity), finite(a.curvature), a.examplesSeen, a.reason, a.time.timeIntervalSince1970,
                     a.position?.epoch,

@@ -972,6 +972,38 @@ struct AuditLogTests {
         }
     }
 
+    @Test("an alert's example id is stored byte for byte, as the example row's (NUL included)")
+    func alertExampleIDRoundTrips() throws {
+        let file = try TemporaryLog()
+        let log = try AuditLog(path: file.path)
+        let ids = ["nul \u{0} inside", "", "unicode é ✓ 🧪", String(repeating: "long id ", count: 40)]
+        var alerts: [AlertRecord] = []
+        var rows: [ExampleRecord] = []
+        for (i, id) in ids.enumerated() {
+            var a = alert(offset: Int64(i))
+            a.exampleID = id
+            alerts.append(a)
+            rows.append(example(id, offset: Int64(i)))
+        }
+        alerts.append(AlertRecord(alertID: "drift-1", kind: .generalizationDrift, examplesSeen: 1, reason: "drift", time: t0))
+        try log.write(AuditBatch(examples: rows, alerts: alerts))
+        let stored = try raw(file) { db in
+            try Row.fetchAll(db, sql: "SELECT CAST(example_id AS BLOB), typeof(example_id) FROM alerts ORDER BY id").map {
+                (($0[0] as Data?).map(Array.init), $0[1] as String)
+            }
+        }
+        #expect(stored.count == alerts.count)
+        for (a, (id, type)) in zip(alerts, stored) {
+            #expect(id == a.exampleID.map { Array($0.utf8) }, "\(String(describing: a.exampleID))")
+            #expect(type == (a.exampleID == nil ? "null" : "text"))
+        }
+        // Each alert finds its example row by id.
+        let joined = try raw(file) { db in
+            try Int.fetchOne(db, sql: "SELECT count(*) FROM alerts a JOIN examples e ON e.example_id = a.example_id") ?? -1
+        }
+        #expect(joined == ids.count)
+    }
+
     @Test(arguments: ["plain id e17", "quote \" and backslash \\ inside", "controls \n\r\t\u{01}\u{1F} end", "unicode é ✓ 🧪", "", "\u{7F} DEL"])
     func jsonStringLiteralsRoundTrip(text: String) throws {
         // Either path of the escaper (whole string, or scalar by scalar) must give a literal that

@@ -41,7 +41,12 @@ struct ProduceCommand: AsyncParsableCommand {
     }
 
     func run() async throws {
-        let properties = try MonitorSettings.properties(fromOptions: property)
+        let properties: [String: String]
+        do {
+            properties = try MonitorSettings.resolvingReferences(MonitorSettings.properties(fromOptions: property))
+        } catch let problem as ConfigurationProblem {
+            throw ValidationError(problem.message)
+        }
         let brokerList = MonitorSettings.brokerList(brokers ?? ProcessInfo.processInfo.environment["MPE_BROKERS"] ?? "127.0.0.1:9092")
         var logger = Logger(label: "mpe-monitor.produce")
         logger.logLevel = .warning

@@ -161,8 +161,11 @@ struct NativeConfiguration: ~Copyable {
             if result != RD_KAFKA_CONF_OK {
                 rd_kafka_conf_destroy(conf)
                 let text = KafkaLibrary.string(fromCBuffer: errstr)
+                // An unknown name is often a secret's property misspelt (`sasl.pasword`): its
+                // value is then not quoted, so the password does not reach a terminal or a log.
+                let shown = result == RD_KAFKA_CONF_UNKNOWN ? "" : " = '\(value)'"
                 throw KafkaError(kind: .configuration, operation: "configure \(role)",
-                                 message: "property '\(key)' = '\(value)': \(text)")
+                                 message: "property '\(key)'\(shown): \(text)")
             }
         }
         pointer = conf

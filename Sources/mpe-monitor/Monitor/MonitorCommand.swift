@@ -77,6 +77,7 @@ struct MonitorCommand: AsyncParsableCommand {
             s.heartbeatIntervalMilliseconds = max(sessionTimeout / 4, 100)
         }
         s.properties.merge(try MonitorSettings.properties(fromOptions: property)) { _, flag in flag }
+        s.properties = try MonitorSettings.resolvingReferences(s.properties)
         try s.validate()
         return (s, try learner.settings())
     }

@@ -1,6 +1,7 @@
 import ArgumentParser
 import AuditLog
 import Foundation
+import Stream
 
 /// The monitor's transport and bookkeeping settings: the `kafka:` and `monitor:` sections of
 /// the configuration file, overridden by `MPE_*` environment variables, overridden by flags.
@@ -165,6 +166,16 @@ struct MonitorSettings {
             properties[String(entry[..<eq])] = String(entry[entry.index(after: eq)...])
         }
         return properties
+    }
+
+    /// The properties with their `${env:NAME}` and `${file:PATH}` references resolved, from
+    /// the file and `-X` alike (last, so a reference is read once whichever set it).
+    static func resolvingReferences(_ properties: [String: String]) throws -> [String: String] {
+        do {
+            return try KafkaPropertyReferences.resolve(properties, environment: ProcessInfo.processInfo.environment)
+        } catch {
+            throw ConfigurationProblem(message: "kafka.properties: \(error)")
+        }
     }
 
     func validate() throws {

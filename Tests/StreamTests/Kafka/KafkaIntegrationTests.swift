@@ -471,11 +471,19 @@ struct KafkaIntegrationTests {
         }
         #expect(error?.kind == .configuration)
         #expect(error?.message.contains("No such configuration property") == true, "\(String(describing: error))")
+        // A misspelt secret's property is named, its value not quoted.
+        let misspelt = KafkaConfiguration(bootstrapServers: ["127.0.0.1:9"], properties: ["sasl.pasword": "hunter2"])
+        let misspeltError = #expect(throws: KafkaError.self) {
+            _ = try KafkaProducer(configuration: KafkaProducerConfiguration(client: misspelt), logger: TestClients.logger)
+        }
+        #expect(misspeltError?.message.contains("sasl.pasword") == true)
+        #expect(misspeltError.map { "\($0)" }?.contains("hunter2") == false, "\(String(describing: misspeltError))")
         let badValue = KafkaConfiguration(bootstrapServers: ["127.0.0.1:9"], properties: ["socket.timeout.ms": "often"])
         let valueError = #expect(throws: KafkaError.self) {
             _ = try KafkaProducer(configuration: KafkaProducerConfiguration(client: badValue), logger: TestClients.logger)
         }
         #expect(valueError?.message.contains("socket.timeout.ms") == true)
+        #expect(valueError?.message.contains("'often'") == true, "a known property's bad value is quoted")
         let managed = KafkaConfiguration(bootstrapServers: ["127.0.0.1:9"], properties: ["enable.auto.commit": "true"])
         let managedError = #expect(throws: KafkaError.self) {
             _ = try KafkaConsumer(configuration: KafkaConsumerConfiguration(client: managed, groupID: "x"), logger: TestClients.logger)

@@ -364,7 +364,7 @@ public final class AuditLog: Sendable {
         try read { db in
             try Row.fetchAll(db, sql: """
                 SELECT * FROM (
-                    SELECT id, alert_id, kind, example_id, topic, partition, offset, given_label, predicted_label,
+                    SELECT id, alert_id, kind, CAST(example_id AS BLOB), topic, partition, offset, given_label, predicted_label,
                            label_quality, memorization, sensitivity, curvature, examples_seen, reason, time, epoch
                     FROM alerts WHERE time >= ? AND (? IS NULL OR kind = ?) ORDER BY id DESC LIMIT ?
                 ) ORDER BY id
@@ -483,9 +483,9 @@ public final class AuditLog: Sendable {
         do { return try body() } catch let error as DatabaseError { throw AuditLogError(error) }
     }
 
-    /// The columns `example(_:)` reads, in its order.
+    /// The columns `example(_:)` reads, in its order. The id comes as its bytes (see `text(_:)`).
     static let exampleColumns = """
-        example_id, topic, partition, offset, given_label, predicted_label, prequential_probability,
+        CAST(example_id AS BLOB), topic, partition, offset, given_label, predicted_label, prequential_probability,
         prequential_nll, label_quality, memorization, sensitivity, curvature, flagged, time, epoch
         """
 
@@ -509,6 +509,10 @@ public final class AuditLog: Sendable {
 
     static func date(_ seconds: Double) -> Date { Date(timeIntervalSince1970: seconds) }
 
+    /// A text column read as its bytes (`CAST(… AS BLOB)`): GRDB reads a text column as a C
+    /// string, which would end an example id at an embedded U+0000 that the writer kept.
+    static func text(_ bytes: Data) -> String { String(decoding: bytes, as: UTF8.self) }
+
     /// NULL (a non-finite value when written) reads back as NaN.
     static func real(_ value: Double?) -> Double { value ?? .nan }
 
@@ -523,14 +527,14 @@ public final class AuditLog: Sendable {
             position = MessagePosition(topic: topic, partition: partition, offset: offset, epoch: (row[16] as Int64?) ?? 0)
         }
         return AlertRecord(
-            alertID: row[1], kind: known, exampleID: row[3], position: position, givenLabel: row[7], predictedLabel: row[8],
+            alertID: row[1], kind: known, exampleID: (row[3] as Data?).map(text), position: position, givenLabel: row[7], predictedLabel: row[8],
             labelQuality: row[9], memorization: row[10], sensitivity: row[11], curvature: row[12], examplesSeen: row[13],
             reason: row[14], time: date(row[15]))
     }
 
     private static func example(_ row: Row) -> ExampleRecord {
         ExampleRecord(
-            exampleID: row[0], position: MessagePosition(topic: row[1], partition: row[2], offset: row[3], epoch: row[14]),
+            exampleID: text(row[0]), position: MessagePosition(topic: row[1], partition: row[2], offset: row[3], epoch: row[14]),
             givenLabel: real(row[4]), predictedLabel: real(row[5]), prequentialProbability: real(row[6]),
             prequentialNLL: real(row[7]), labelQuality: real(row[8]), memorization: real(row[9]),
             sensitivity: real(row[10]), curvature: real(row[11]), flagged: row[12], time: date(row[13]))

@@ -972,7 +972,7 @@ struct AuditLogTests {
         }
     }
 
-    @Test("an alert's example id is stored byte for byte, as the example row's (NUL included)")
+    @Test("an alert's example id is stored and read back byte for byte, as the example row's (NUL included)")
     func alertExampleIDRoundTrips() throws {
         let file = try TemporaryLog()
         let log = try AuditLog(path: file.path)
@@ -1002,6 +1002,11 @@ struct AuditLogTests {
             try Int.fetchOne(db, sql: "SELECT count(*) FROM alerts a JOIN examples e ON e.example_id = a.example_id") ?? -1
         }
         #expect(joined == ids.count)
+        // Read back through the log (what `query` prints) whole as well.
+        #expect(try log.alerts().map(\.exampleID) == alerts.map(\.exampleID))
+        for since in [nil, t0] {
+            #expect(try Set(log.suspects(since: since).map(\.exampleID)) == Set(ids), "since \(String(describing: since))")
+        }
     }
 
     @Test(arguments: ["plain id e17", "quote \" and backslash \\ inside", "controls \n\r\t\u{01}\u{1F} end", "unicode é ✓ 🧪", "", "\u{7F} DEL"])

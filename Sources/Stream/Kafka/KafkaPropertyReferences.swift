@@ -113,6 +113,7 @@ public enum KafkaPropertyReferences {
 public struct KafkaPropertyReferenceError: Error, Sendable, Equatable, CustomStringConvertible {
     /// The librdkafka property whose value held the reference.
     public let property: String
+    /// What is wrong with the reference, in words.
     public let message: String
 
     public var description: String { "property '\(property)': \(message)" }

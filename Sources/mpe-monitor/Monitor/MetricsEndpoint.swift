@@ -31,6 +31,15 @@ struct MonitorMetrics {
     let prunedDeadLetters = Counter(label: "mpe_dead_letters_pruned_total")
     /// Alerts deleted under `alert_retention`.
     let prunedAlerts = Counter(label: "mpe_alerts_pruned_total")
+    /// Alerts and dead letters the broker did not acknowledge in `message.timeout.ms`, or the
+    /// producer refused to take: an alert among them stays in the outbox and is sent again.
+    let alertDeliveriesFailed = Counter(label: "mpe_deliveries_failed_total", dimensions: [("what", "alert")])
+    let deadLetterDeliveriesFailed = Counter(label: "mpe_deliveries_failed_total", dimensions: [("what", "dead-letter")])
+    /// Messages sent to the alerts and dead-letter topics whose delivery report has not come.
+    let deliveriesOutstanding = Gauge(label: "mpe_deliveries_outstanding")
+    /// Alerts whose delivery failed, waiting for the next `alert_resend_interval`: above zero
+    /// for long, the alerts topic is unreachable and owners hear nothing.
+    let alertsAwaitingResend = Gauge(label: "mpe_alerts_awaiting_resend")
     let lag = Gauge(label: "mpe_consumer_lag")
     let prequentialNLL = Gauge(label: "mpe_prequential_nll")
     let looNLL = Gauge(label: "mpe_loo_predicted_nll")

@@ -59,7 +59,8 @@ struct MonitorService: Service {
         // Delivery reports mark alerts delivered in the outbox: collected here and written once
         // per batch (one transaction each, not one per alert).
         let delivered = DeliveredAlerts()
-        let pending = PendingDeliveries(delivered: delivered, logger: logger)
+        let metrics = MonitorMetrics()
+        let pending = PendingDeliveries(delivered: delivered, logger: logger, metrics: metrics)
         let deliveries = Task {
             for await report in producer.deliveryReports { pending.reported(report) }
         }
@@ -69,7 +70,6 @@ struct MonitorService: Service {
         defer { watchdog.cancel() }
 
         var sinceCheckpoint = 0
-        let metrics = MonitorMetrics()
         let committer = KafkaCommitter(consumer: consumer, logger: logger)
         var atEnd = Set<KafkaTopicPartition>()
         var assigned = Set((0..<partitions).map { KafkaTopicPartition(topic: settings.topic, partition: Int32($0)) })
@@ -162,6 +162,8 @@ struct MonitorService: Service {
                     nextResend = ContinuousClock.now + .seconds(settings.alertResendInterval)
                     resendFailed(pending: pending)
                 }
+                metrics.deliveriesOutstanding.record(pending.outstanding)
+                metrics.alertsAwaitingResend.record(pending.awaitingResend)
                 if let line = status.lineIfDue(processor: processor, lag: (try? consumer.lag()) ?? []) { logger.info("\(line)") }
                 continue loop
             case .ended:
@@ -443,15 +445,17 @@ final class PendingDeliveries: Sendable {
     private let tracker = KafkaDeliveryTracker<Sent>()
     private let delivered: DeliveredAlerts
     private let logger: Logger
+    private let metrics: MonitorMetrics
     /// Failed deliveries: while the broker is unreachable every alert fails, and one line
     /// each would bury the log.
     private let failures = Mutex(LogThrottle(interval: .seconds(10)))
     /// Alerts whose delivery failed since the last re-send (`MonitorService.resendFailed`).
     private let failedAlerts = Mutex(Set<String>())
 
-    init(delivered: DeliveredAlerts, logger: Logger) {
+    init(delivered: DeliveredAlerts, logger: Logger, metrics: MonitorMetrics) {
         self.delivered = delivered
         self.logger = logger
+        self.metrics = metrics
     }
 
     /// Registers a message just sent (its report may already be in).
@@ -467,12 +471,16 @@ final class PendingDeliveries: Sendable {
     /// Messages sent and not yet reported.
     var outstanding: Int { tracker.outstanding }
 
+    /// Alerts whose delivery failed, not yet taken to be sent again.
+    var awaitingResend: Int { failedAlerts.withLock { $0.count } }
+
     /// The alerts whose delivery failed since the last call, to send again.
     func takeFailedAlerts() -> Set<String> { failedAlerts.withLock { ids in defer { ids.removeAll() }; return ids } }
 
     /// An alert the producer refused to take: to send again, as if its delivery had failed.
     func notSent(_ alertID: String, error: any Error) {
         failedAlerts.withLock { _ = $0.insert(alertID) }
+        metrics.alertDeliveriesFailed.increment()
         logFailure("alert \(alertID) not sent (it stays in the outbox and is tried again within monitor.alert_resend_interval)", reason: "\(error)")
     }
 
@@ -490,7 +498,13 @@ final class PendingDeliveries: Sendable {
             if case .alert(let alertID) = what { delivered.add(alertID) }
             return
         }
-        if case .alert(let alertID) = what { failedAlerts.withLock { _ = $0.insert(alertID) } }
+        switch what {
+        case .alert(let alertID):
+            failedAlerts.withLock { _ = $0.insert(alertID) }
+            metrics.alertDeliveriesFailed.increment()
+        case .deadLetter:
+            metrics.deadLetterDeliveriesFailed.increment()
+        }
         let latest: String
         switch what {
         case .alert(let alertID):

@@ -498,18 +498,14 @@ final class PendingDeliveries: Sendable {
             if case .alert(let alertID) = what { delivered.add(alertID) }
             return
         }
+        let latest: String
         switch what {
         case .alert(let alertID):
             failedAlerts.withLock { _ = $0.insert(alertID) }
             metrics.alertDeliveriesFailed.increment()
-        case .deadLetter:
-            metrics.deadLetterDeliveriesFailed.increment()
-        }
-        let latest: String
-        switch what {
-        case .alert(let alertID):
             latest = "alert \(alertID) not delivered (it stays in the outbox and is sent again within monitor.alert_resend_interval, or at the next start)"
         case .deadLetter(let key):
+            metrics.deadLetterDeliveriesFailed.increment()
             latest = "dead letter \(key) not delivered to the dead-letter topic (dead letters are in the audit log either way)"
         }
         logFailure(latest, reason: report.error.map { "\($0)" } ?? "")

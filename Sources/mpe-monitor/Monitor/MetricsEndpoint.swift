@@ -4,15 +4,25 @@ import Prometheus
 import ServiceLifecycle
 
 /// The monitor's metrics (swift-metrics), served in Prometheus' text format on
-/// `GET /metrics` by a small Hummingbird application that runs as one more service.
+/// `GET /metrics` by a small Hummingbird application that runs as one more service, beside
+/// the probes `GET /healthz` (200 while the monitor makes progress, 503 once it has stalled)
+/// and `GET /readyz` (200 while it runs its loop and has not stalled), each with a JSON body
+/// saying what was judged (`MonitorHealth`).
 enum MetricsEndpoint {
     /// Installs the Prometheus backend for swift-metrics and returns the HTTP service.
-    static func start(host: String, port: Int) -> any Service {
+    static func start(host: String, port: Int, health: MonitorHealth) -> any Service {
         let registry = PrometheusCollectorRegistry()
         MetricsSystem.bootstrap(PrometheusMetricsFactory(registry: registry))
         let router = Router()
         router.get("metrics") { _, _ -> String in registry.emitToString() }
+        router.get("healthz") { _, _ in probe(health.report(), ok: \.live) }
+        router.get("readyz") { _, _ in probe(health.report(), ok: \.ready) }
         return Application(router: router, configuration: .init(address: .hostname(host, port: port), serverName: "mpe-monitor"))
+    }
+
+    private static func probe(_ report: MonitorHealth.Report, ok: KeyPath<MonitorHealth.Report, Bool>) -> Response {
+        Response(status: report[keyPath: ok] ? .ok : .serviceUnavailable, headers: [.contentType: "application/json"],
+                 body: ResponseBody(byteBuffer: ByteBuffer(string: report.json)))
     }
 }
 

@@ -179,15 +179,16 @@ struct MonitorCommand: AsyncParsableCommand {
             throw CommandFailure("\(error)")
         }
 
+        let health = MonitorHealth(stallTimeout: .seconds(settings.stallTimeout))
         let monitor = MonitorService(settings: settings, learnerSettings: learnerSettings, consumer: consumer, producer: producer,
                                      audit: audit, logger: logger, untilDrained: untilDrained, restored: restored, restoredCheckpoint: restoredCheckpoint,
                                      restoredPositions: restoredPositions, resume: resume, durable: durable,
                                      durableEpochs: durableEpochs, startEpochs: startEpochs, partitions: partitions,
-                                     replayOrder: replayOrder)
+                                     replayOrder: replayOrder, health: health)
         var services: [ServiceGroupConfiguration.ServiceConfiguration] = []
         if let metricsPort {
-            services.append(.init(service: MetricsEndpoint.start(host: metricsHost, port: metricsPort)))
-            logger.info("metrics on http://\(metricsHost):\(metricsPort)/metrics")
+            services.append(.init(service: MetricsEndpoint.start(host: metricsHost, port: metricsPort, health: health)))
+            logger.info("metrics on http://\(metricsHost):\(metricsPort)/metrics, probes on /healthz and /readyz")
         }
         services += [
             .init(service: producer),

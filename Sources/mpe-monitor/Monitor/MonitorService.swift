@@ -39,6 +39,8 @@ struct MonitorService: Service {
     let partitions: Int
     /// The recorded order of the messages between the checkpoint and the stored next offsets.
     let replayOrder: ReplayOrder<KafkaMessage>
+    /// What `/healthz` and `/readyz` report: the loop marks its passes and writes here.
+    let health: MonitorHealth
 
     /// Where partitions `partitions` of `topic` start: the resume offset, else the beginning.
     static func startOffsets(topic: String, partitions: Range<Int>, resume: ResumeOffsets) -> [KafkaTopicPartition: KafkaOffset] {
@@ -122,6 +124,8 @@ struct MonitorService: Service {
                 let outgoing = processed.outgoing
                 let counts = BatchCounts(messages: processed.messages, learned: processor.examplesLearned - before, audit: auditBatch)
                 writing = Task {
+                    health.writeBegan()
+                    defer { health.writeEnded() }
                     try self.persist(job, outgoing: outgoing, pending: pending, delivered: delivered, committer: committer, metrics: metrics)
                     totals.add(counts)
                     metrics.count(counts)
@@ -147,8 +151,12 @@ struct MonitorService: Service {
         // waited for the next message if a needed partition's end was not yet known).
         let consumerEvents = chain(consumer.events.map { LoopEvent.consumer($0) }, [LoopEvent.ended].async)
         let ticks = AsyncTimerSequence(interval: .seconds(settings.logEndCheckInterval), clock: .continuous).map { _ in LoopEvent.tick }
+        health.running()
         do {
         loop: for await loopEvent in merge(consumerEvents, ticks).cancelOnGracefulShutdown() {
+            // A pass that never comes (a write the loop waits for, a read that hangs) is what
+            // `/healthz` reports as a stall.
+            health.loopPassed()
             let event: KafkaConsumerEvent
             switch loopEvent {
             case .consumer(let e):
@@ -200,10 +208,12 @@ struct MonitorService: Service {
             if untilDrained, !assigned.isEmpty, assigned.isSubset(of: atEnd) { break loop }
         }
         } catch {
+            health.stopping()
             // Let a write already under way finish (its rows and offsets are a consistent batch).
             _ = try? await writing?.value
             throw error
         }
+        health.stopping()
         try await writing?.value
 
         await committer.finish()

@@ -54,6 +54,10 @@ struct MonitorSettings {
     /// undelivered in the outbox, and a monitor left running for months must not hold them
     /// back until its next restart.
     var alertResendInterval = 60.0
+    /// Seconds after which a loop that has not passed, or a batch write still under way, makes
+    /// `/healthz` answer 503 (`MonitorHealth`). Well above a slow write's few seconds and
+    /// SQLite's 10 s wait for a lock, after which the write fails and the monitor stops anyway.
+    var stallTimeout = 60.0
     /// Seconds between comparisons of the partitions' log ends with the next offsets (a log
     /// that ends before the next offset lost its data). Not a setting: it only bounds how soon
     /// that is noticed, and costs no broker round trip.
@@ -103,7 +107,7 @@ struct MonitorSettings {
         }
         if let monitor = try node.child("monitor") {
             try monitor.allowOnly(["db", "examples", "examples_retention", "dead_letter_retention", "alert_retention", "checkpoint_interval",
-                                   "status_interval", "shutdown_timeout", "alert_resend_interval"])
+                                   "status_interval", "shutdown_timeout", "alert_resend_interval", "stall_timeout"])
             if let v = try monitor.string("db") { database = v }
             if let v = try monitor.choice("examples", AuditLog.ExampleMode.self) { examples = v }
             if let v = try monitor.string("examples_retention") { examplesRetention = try Self.retention(v, key: "monitor.examples_retention") }
@@ -115,6 +119,7 @@ struct MonitorSettings {
             if let v = try monitor.double("status_interval") { statusInterval = v }
             if let v = try monitor.double("shutdown_timeout") { shutdownTimeout = v }
             if let v = try monitor.double("alert_resend_interval") { alertResendInterval = v }
+            if let v = try monitor.double("stall_timeout") { stallTimeout = v }
         }
     }
 
@@ -186,6 +191,11 @@ struct MonitorSettings {
         }
         guard alertResendInterval > 0, alertResendInterval.isFinite else {
             throw ConfigurationProblem(message: "monitor.alert_resend_interval must be a positive number of seconds, got \(alertResendInterval)")
+        }
+        // The idle loop passes every `logEndCheckInterval` seconds: a bound near that would
+        // call an idle monitor stalled between two passes.
+        guard stallTimeout >= 5, stallTimeout.isFinite else {
+            throw ConfigurationProblem(message: "monitor.stall_timeout must be a number of seconds of at least 5 (the idle loop passes every 2 s), got \(stallTimeout)")
         }
     }
 }

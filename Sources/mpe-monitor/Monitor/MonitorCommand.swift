@@ -52,6 +52,8 @@ struct MonitorCommand: AsyncParsableCommand {
     var metricsHost: String = "127.0.0.1"
     @Option(name: .customLong("log-level"), help: "trace | debug | info | notice | warning | error | critical.")
     var logLevel: String = "info"
+    @Option(name: .customLong("log-format"), help: "text | json (one JSON object a line, the status figures as fields; default: text).")
+    var logFormat: MonitorSettings.LogFormat = .text
     @OptionGroup var learner: LearnerOptions
 
     func settings() throws -> (MonitorSettings, LearnerSettings) {
@@ -71,6 +73,7 @@ struct MonitorCommand: AsyncParsableCommand {
             s.deadLetterRetention = try MonitorSettings.DeadLetterRetention(deadLetterRetention, key: "--dead-letter-retention")
         }
         if let checkpointInterval { s.checkpointInterval = checkpointInterval }
+        s.logFormat = logFormat
         if let statusInterval { s.statusInterval = statusInterval }
         if let sessionTimeout {
             s.sessionTimeoutMilliseconds = sessionTimeout
@@ -90,10 +93,18 @@ struct MonitorCommand: AsyncParsableCommand {
             throw ValidationError(problem.message)
         }
         guard let level = Logger.Level(rawValue: logLevel) else { throw ValidationError("--log-level '\(logLevel)': allowed trace | debug | info | notice | warning | error | critical") }
+        let format = settings.logFormat
         LoggingSystem.bootstrap { label in
-            var handler = StreamLogHandler.standardError(label: label)
-            handler.logLevel = level
-            return handler
+            switch format {
+            case .text:
+                var handler = StreamLogHandler.standardError(label: label)
+                handler.logLevel = level
+                return handler
+            case .json:
+                var handler = JSONLogHandler(label: label)
+                handler.logLevel = level
+                return handler
+            }
         }
         let logger = Logger(label: "mpe-monitor")
 

@@ -172,7 +172,7 @@ struct MonitorService: Service {
                 }
                 metrics.deliveriesOutstanding.record(pending.outstanding)
                 metrics.alertsAwaitingResend.record(pending.awaitingResend)
-                if let line = status.lineIfDue(processor: processor, lag: (try? consumer.lag()) ?? []) { logger.info("\(line)") }
+                if let line = status.lineIfDue(processor: processor, lag: (try? consumer.lag()) ?? []) { log(line) }
                 continue loop
             case .ended:
                 break loop
@@ -204,7 +204,7 @@ struct MonitorService: Service {
                     logger.warning("kafka: \(error)\(count > 1 ? " (\(count) errors since the last report)" : "")")
                 }
             }
-            if let line = status.lineIfDue(processor: processor, lag: (try? consumer.lag()) ?? []) { logger.info("\(line)") }
+            if let line = status.lineIfDue(processor: processor, lag: (try? consumer.lag()) ?? []) { log(line) }
             if untilDrained, !assigned.isEmpty, assigned.isSubset(of: atEnd) { break loop }
         }
         } catch {
@@ -232,7 +232,13 @@ struct MonitorService: Service {
         while pending.outstanding > 0, ContinuousClock.now < reportsDue { try? await Task.sleep(for: .milliseconds(10)) }
         try markDelivered(delivered)
         pending.logRemainingFailures()
-        if let line = status.finalLine(processor: processor) { logger.info("\(line)") }
+        log(status.finalLine(processor: processor))
+    }
+
+    /// A status line; its figures ride along as metadata where logs are JSON (in text they
+    /// would repeat the line).
+    private func log(_ line: MonitorStatusLine) {
+        logger.info("\(line.text)", metadata: settings.logFormat == .json ? line.metadata : nil)
     }
 
     /// A fetch past the end of a partition's log returns nothing, and not every broker answers
@@ -640,6 +646,12 @@ final class DurableTotals: Sendable {
     var current: BatchCounts { totals.withLock { $0 } }
 }
 
+/// A status line: its text, and its figures as log metadata (`--log-format json`).
+struct MonitorStatusLine {
+    var text: String
+    var metadata: Logger.Metadata
+}
+
 /// The periodic one-line status: rate, lag, prequential and predicted NLL, flags. Message and
 /// alert counts are those already durable.
 struct StatusReporter {
@@ -653,7 +665,7 @@ struct StatusReporter {
         self.totals = totals
     }
 
-    mutating func lineIfDue(processor: BatchProcessor, lag: @autoclosure () -> [KafkaPartitionLag]) -> String? {
+    mutating func lineIfDue(processor: BatchProcessor, lag: @autoclosure () -> [KafkaPartitionLag]) -> MonitorStatusLine? {
         let elapsed = ContinuousClock.now - last
         guard elapsed > .seconds(interval) else { return nil }
         let seconds = Double(elapsed.components.seconds) + Double(elapsed.components.attoseconds) / 1e18
@@ -662,21 +674,38 @@ struct StatusReporter {
         last = ContinuousClock.now
         messagesAtLast = messages
         let totalLag = lag().compactMap(\.lag).reduce(0, +)
-        return "status: \(processor.examplesLearned) learned, \(Int(rate)) msg/s, lag \(totalLag), " + figures(processor)
+        var line = figures(processor)
+        line.text = "status: \(processor.examplesLearned) learned, \(Int(rate)) msg/s, lag \(totalLag), " + line.text
+        line.metadata["event"] = "status"
+        line.metadata["messages_per_second"] = .stringConvertible(Int(rate))
+        line.metadata["lag"] = .stringConvertible(Int(totalLag))
+        return line
     }
 
-    func finalLine(processor: BatchProcessor) -> String? {
-        "finished: \(totals.current.messages) messages this run, \(processor.examplesLearned) learned in all, " + figures(processor)
+    func finalLine(processor: BatchProcessor) -> MonitorStatusLine {
+        var line = figures(processor)
+        line.text = "finished: \(totals.current.messages) messages this run, \(processor.examplesLearned) learned in all, " + line.text
+        line.metadata["event"] = "finished"
+        line.metadata["messages_this_run"] = .stringConvertible(totals.current.messages)
+        return line
     }
 
-    private func figures(_ processor: BatchProcessor) -> String {
+    private func figures(_ processor: BatchProcessor) -> MonitorStatusLine {
         var text = ""
+        var metadata: Logger.Metadata = ["examples_learned": .stringConvertible(processor.examplesLearned)]
         if let g = processor.learner?.latestGeneralization {
             text += "prequential NLL \(Fmt.fixed(g.prequentialNLL, 4)), LOO-predicted NLL \(Fmt.fixed(g.looNLL, 4)) / error \(Fmt.fixed(g.looError, 4)), "
+            metadata["prequential_nll"] = .stringConvertible(g.prequentialNLL)
+            metadata["loo_predicted_nll"] = .stringConvertible(g.looNLL)
+            metadata["loo_predicted_error"] = .stringConvertible(g.looError)
         }
         let t = totals.current
         text += "alerts: \(t.mislabeled) mislabeled, \(t.memorized) memorized, \(t.drift) drift; \(t.deadLetters) dead letters"
-        return text
+        metadata["alerts_mislabeled"] = .stringConvertible(t.mislabeled)
+        metadata["alerts_memorized"] = .stringConvertible(t.memorized)
+        metadata["alerts_drift"] = .stringConvertible(t.drift)
+        metadata["dead_letters"] = .stringConvertible(t.deadLetters)
+        return MonitorStatusLine(text: text, metadata: metadata)
     }
 }
 

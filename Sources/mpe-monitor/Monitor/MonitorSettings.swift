@@ -58,10 +58,18 @@ struct MonitorSettings {
     /// `/healthz` answer 503 (`MonitorHealth`). Well above a slow write's few seconds and
     /// SQLite's 10 s wait for a lock, after which the write fails and the monitor stops anyway.
     var stallTimeout = 60.0
+    /// How log records are written to standard error (`--log-format`).
+    var logFormat: LogFormat = .text
     /// Seconds between comparisons of the partitions' log ends with the next offsets (a log
     /// that ends before the next offset lost its data). Not a setting: it only bounds how soon
     /// that is noticed, and costs no broker round trip.
     let logEndCheckInterval = 2.0
+
+    /// `--log-format`: swift-log's text lines, or one JSON object a record (`JSONLogHandler`).
+    enum LogFormat: String, CaseIterable, ExpressibleByArgument {
+        case text
+        case json
+    }
 
     /// `monitor.dead_letter_retention`: an age, `keep` (for ever), or unset (as `examples_retention`).
     enum DeadLetterRetention: Equatable {

@@ -2,17 +2,23 @@ import ArgumentParser
 import AuditLog
 import Foundation
 
-/// `mpe-monitor query alerts|suspects|generalization|drift`: reads the audit log, also while
-/// a monitor is writing it (WAL: the query sees the last committed batch and does not block
-/// the writer).
+/// `mpe-monitor query alerts|suspects|generalization|drift|dead-letters|events|runs`: reads the
+/// audit log, also while a monitor is writing it (WAL: the query sees the last committed batch
+/// and does not block the writer).
 struct QueryCommand: ParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "query",
-        abstract: "Read the audit log: alerts, top suspects, the generalization series, drift events."
+        abstract: "Read the audit log: alerts, top suspects, the generalization series, drift events, dead letters, stream events, runs."
     )
 
     enum Subject: String, ExpressibleByArgument, CaseIterable {
         case alerts, suspects, generalization, drift
+        /// Refused messages: where, why, and the start of what they held.
+        case deadLetters = "dead-letters"
+        /// What the monitor noticed about the stream itself: a log that lost its data, an offset gap.
+        case events
+        /// Each start of the monitor: version, configuration, start and stop (none: it did not stop cleanly).
+        case runs
     }
 
     enum Format: String, ExpressibleByArgument, CaseIterable {
@@ -74,6 +80,9 @@ struct QueryCommand: ParsableCommand {
 struct QueryTable {
     enum Cell {
         case text(String)
+        /// Text shown whole in json and csv, and cut to its first `clipped` characters in a table
+        /// (a dead letter's payload holds up to 4 KiB, a run's configuration a line of JSON).
+        case long(String)
         case number(Double)
         case integer(Int64)
         case null
@@ -115,8 +124,32 @@ struct QueryTable {
             rows = try log.driftEvents(since: since, limit: limit).map { d in
                 [time(d.time), .text(d.detector), .text(d.series), num(d.statistic), num(d.threshold), num(d.value), int(d.examplesSeen)]
             }
+        case .deadLetters:
+            columns = ["time", "topic", "partition", "offset", "epoch", "reason", "payload_length", "payload_prefix"]
+            rows = try log.deadLetters(since: since, limit: limit).map { d in
+                // The stored prefix as text; bytes that are not UTF-8 show as U+FFFD.
+                [time(d.time), .text(d.position.topic), int(d.position.partition), int(d.position.offset), int(d.position.epoch),
+                 .text(d.reason), int(d.payloadLength), .long(String(decoding: d.payloadPrefix, as: UTF8.self))]
+            }
+        case .events:
+            columns = ["time", "kind", "topic", "partition", "epoch", "expected_offset", "found_offset", "message"]
+            rows = try log.streamEvents(since: since, limit: limit).map { e in
+                [time(e.time), .text(e.kind), e.topicPartition.map { .text($0.topic) } ?? .null, int(e.topicPartition?.partition),
+                 int(e.epoch), int(e.expectedOffset), int(e.foundOffset), .text(e.message)]
+            }
+        case .runs:
+            columns = ["id", "started", "stopped", "version", "configuration"]
+            // A few rows a restart: filtered here rather than in SQL.
+            var runs = try log.runs().filter { run in since.map { run.started >= $0 } ?? true }
+            if let limit, runs.count > limit { runs.removeFirst(runs.count - limit) }
+            rows = runs.map { r in
+                [int(r.id), time(r.started), r.stopped.map(time) ?? .null, .text(r.version), .long(r.configuration)]
+            }
         }
     }
+
+    /// Characters of a `.long` cell shown in a table.
+    static let clipped = 60
 
     static func timeText(_ date: Date) -> String {
         let formatter = ISO8601DateFormatter()
@@ -134,7 +167,7 @@ struct QueryTable {
 
     private func plain(_ cell: Cell) -> String {
         switch cell {
-        case .text(let s): return s
+        case .text(let s), .long(let s): return s
         case .integer(let i): return "\(i)"
         case .number(let x): return "\(x)"
         case .null: return ""
@@ -146,6 +179,11 @@ struct QueryTable {
             row.map { cell in
                 // Four significant decimals keep the table readable; json and csv keep every digit.
                 if case .number(let x) = cell { return String(format: "%.4g", x) }
+                if case .long(let s) = cell {
+                    // Control characters (a payload's line breaks, say) would break the layout.
+                    let shown = String(s.unicodeScalars.map { $0.value < 0x20 || $0.value == 0x7f ? "\u{B7}" : Character($0) })
+                    return shown.count > QueryTable.clipped ? shown.prefix(QueryTable.clipped - 1) + "\u{2026}" : shown
+                }
                 return plain(cell).replacingOccurrences(of: "\n", with: " ")
             }
         }
@@ -162,7 +200,7 @@ struct QueryTable {
         let objects = rows.map { row in
             JSONText.object(zip(columns, row).map { name, cell in
                 switch cell {
-                case .text(let s): return (name, JSONText.string(s))
+                case .text(let s), .long(let s): return (name, JSONText.string(s))
                 case .integer(let i): return (name, "\(i)")
                 case .number(let x): return (name, JSONText.number(x))
                 case .null: return (name, "null")

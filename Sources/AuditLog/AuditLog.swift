@@ -64,7 +64,8 @@ public final class AuditLog: Sendable {
     public let path: String
     /// The options it was opened with.
     public let options: Options
-    private let pool: DatabasePool
+    // Internal rather than private: `AuditLog.backup(to:)` (AuditBackup.swift) copies from it.
+    let pool: DatabasePool
 
     /// Opens (creating if needed) the log at `path` and applies pending migrations; reopening
     /// a current log changes nothing.
@@ -479,7 +480,7 @@ public final class AuditLog: Sendable {
         try mapErrors { try pool.read(body) }
     }
 
-    private func mapErrors<T>(_ body: () throws -> T) throws -> T {
+    func mapErrors<T>(_ body: () throws -> T) throws -> T {
         do { return try body() } catch let error as DatabaseError { throw AuditLogError(error) }
     }
 

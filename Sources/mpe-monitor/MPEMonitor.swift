@@ -8,7 +8,7 @@ struct MPEMonitor: AsyncParsableCommand {
         commandName: "mpe-monitor",
         abstract: "Flag mislabeled and memorized examples in a stream and forecast generalization with the Memory-Perturbation Equation.",
         version: "0.1.0",
-        subcommands: [MonitorCommand.self, ReplayCommand.self, ProduceCommand.self, QueryCommand.self, PruneCommand.self],
+        subcommands: [MonitorCommand.self, ReplayCommand.self, ProduceCommand.self, QueryCommand.self, PruneCommand.self, BackupCommand.self],
         defaultSubcommand: MonitorCommand.self
     )
 }

@@ -107,6 +107,11 @@ struct MonitorCommand: AsyncParsableCommand {
             }
         }
         let logger = Logger(label: "mpe-monitor")
+        // A file-size limit (`ulimit -f`, systemd's LimitFSIZE) reached by the audit log would
+        // otherwise kill the process with SIGXFSZ, silently and mid-transaction; ignored, the
+        // write fails with EFBIG, SQLite reports the log full, and the monitor stops saying so
+        // (below), as on a full disk.
+        signal(SIGXFSZ, SIG_IGN)
 
         let audit: AuditLog
         do {

@@ -131,6 +131,8 @@ struct MonitorCommand: AsyncParsableCommand {
         // A partition the checkpoint does not name starts from its log's beginning, in the
         // epoch stored for it: that is the log the broker has now.
         var startEpochs = durableEpochs
+        // Which settings the learner runs with, for the run's row in the audit log.
+        var learnerOrigin = "as configured"
         if let checkpoint = try audit.latestCheckpoint() {
             do {
                 let saved = try MonitorCheckpoint(decoding: checkpoint.snapshot)
@@ -144,6 +146,23 @@ struct MonitorCommand: AsyncParsableCommand {
             starts = checkpoint.offsets
             startEpochs.merge(checkpoint.epochs) { _, saved in saved }
             logger.info("restored checkpoint \(checkpoint.id): \(checkpoint.examplesSeen) examples learned; replaying from its offsets")
+            if let learner = restored {
+                let dimension = learnerSettings.inputDimension ?? learner.configuration.inputDimension
+                let differences = (try? learnerSettings.resolved(inputDimension: dimension)).map {
+                    LearnerConfigurationDifference.between(checkpoint: learner.configuration, configured: $0)
+                } ?? []
+                if differences.isEmpty {
+                    learnerOrigin = "restored from checkpoint \(checkpoint.id), as configured"
+                } else {
+                    let listed = differences.map(\.text).joined(separator: ", ")
+                    learnerOrigin = "restored from checkpoint \(checkpoint.id), which differs from the configuration in \(listed)"
+                    logger.warning("""
+                        the learner restored from checkpoint \(checkpoint.id) keeps the settings it was created with, and the \
+                        configuration differs in \(listed): a learner continued bit for bit cannot change them mid-stream. To learn \
+                        with the configured settings, start on a new audit log (--db), which reads the topic from its beginning
+                        """)
+                }
+            }
         }
         // What is re-learned: each partition from its checkpoint offset up to its stored next
         // offset, when both are in the same log epoch (a later epoch began with a checkpoint).
@@ -161,7 +180,7 @@ struct MonitorCommand: AsyncParsableCommand {
         if let reason = replayOrder.abandoned {
             logger.warning("re-learning after the checkpoint in arrival order (the learner will not be bit-identical to the run before the restart): \(reason)")
         }
-        let runID = try audit.startRun(configuration: configurationJSON(settings, learnerSettings), version: MPEMonitor.configuration.version)
+        let runID = try audit.startRun(configuration: configurationJSON(settings, learnerSettings, learnerOrigin: learnerOrigin), version: MPEMonitor.configuration.version)
 
         let resume = ResumeOffsets(starts)
         let client = KafkaConfiguration(bootstrapServers: settings.brokers, properties: settings.properties)
@@ -237,7 +256,7 @@ struct MonitorCommand: AsyncParsableCommand {
     }
 
     /// The run's effective configuration, recorded in the audit log's `runs` table.
-    func configurationJSON(_ s: MonitorSettings, _ l: LearnerSettings) -> String {
+    func configurationJSON(_ s: MonitorSettings, _ l: LearnerSettings, learnerOrigin: String) -> String {
         JSONText.object([
             ("topic", s.topic), ("brokers", s.brokers.joined(separator: ",")), ("group", s.group),
             ("alerts_topic", s.resolvedAlertsTopic), ("dead_letter_topic", s.resolvedDeadLetterTopic),
@@ -246,7 +265,7 @@ struct MonitorCommand: AsyncParsableCommand {
             ("alert_retention", s.alertRetention.map(MonitorSettings.ageText) ?? "keep all"),
             ("checkpoint_interval", String(s.checkpointInterval)),
             ("model", l.configuration.model.rawValue), ("family", l.family.rawValue),
-            ("input_dimension", l.inputDimension.map(String.init) ?? "auto"),
+            ("input_dimension", l.inputDimension.map(String.init) ?? "auto"), ("learner_settings", learnerOrigin),
         ].map { ($0.0, JSONText.string($0.1)) })
     }
 }

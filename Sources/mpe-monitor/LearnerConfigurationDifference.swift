@@ -40,6 +40,9 @@ struct LearnerConfigurationDifference: Equatable, Sendable {
         func walk(_ value: Any, _ path: String) {
             if let dictionary = value as? [String: Any] {
                 for (key, child) in dictionary { walk(child, path.isEmpty ? key : "\(path).\(key)") }
+            } else if let number = value as? NSNumber, String(cString: number.objCType) == "c" {
+                // JSONSerialization's booleans are NSNumbers ("c"), which would print as 1 and 0.
+                out[path] = number.boolValue ? "true" : "false"
             } else {
                 out[path] = "\(value)"
             }

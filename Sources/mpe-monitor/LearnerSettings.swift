@@ -68,6 +68,19 @@ struct LearnerSettings {
         configuration = c
     }
 
+    /// Refuses, before a broker is contacted or an example read, the settings that no input
+    /// dimension can make valid, with the key and the allowed values: without this a monitor
+    /// started with a bad setting connected, waited, and stopped only at the first good message
+    /// (or, restoring a checkpoint, never said so). With the dimension unknown it checks at
+    /// dimension 1, where the full family's parameter limit is loosest, and lets `auto` stand
+    /// for `diagonal`, whose checks hold for either choice; what depends on the dimension is
+    /// checked again once the first example fixes it (`resolved(inputDimension:)`).
+    func checkBeforeData() throws {
+        var s = self
+        if s.inputDimension == nil, s.family == .auto { s.family = .diagonal }
+        _ = try s.resolved(inputDimension: s.inputDimension ?? 1)
+    }
+
     /// The final configuration once the input dimension is known; refuses bad settings with the
     /// key and the allowed values.
     func resolved(inputDimension d: Int) throws -> LearnerConfiguration {

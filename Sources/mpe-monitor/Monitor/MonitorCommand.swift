@@ -82,7 +82,9 @@ struct MonitorCommand: AsyncParsableCommand {
         s.properties.merge(try MonitorSettings.properties(fromOptions: property)) { _, flag in flag }
         s.properties = try MonitorSettings.resolvingReferences(s.properties)
         try s.validate()
-        return (s, try learner.settings())
+        let l = try learner.settings()
+        try l.checkBeforeData()
+        return (s, l)
     }
 
     func run() async throws {
@@ -148,9 +150,15 @@ struct MonitorCommand: AsyncParsableCommand {
             logger.info("restored checkpoint \(checkpoint.id): \(checkpoint.examplesSeen) examples learned; replaying from its offsets")
             if let learner = restored {
                 let dimension = learnerSettings.inputDimension ?? learner.configuration.inputDimension
-                let differences = (try? learnerSettings.resolved(inputDimension: dimension)).map {
-                    LearnerConfigurationDifference.between(checkpoint: learner.configuration, configured: $0)
-                } ?? []
+                // Refused like a bad setting on a new log: a restart must not pass silently over a
+                // configuration that a first start would stop at.
+                let configured: LearnerConfiguration
+                do {
+                    configured = try learnerSettings.resolved(inputDimension: dimension)
+                } catch let problem as ConfigurationProblem {
+                    throw ValidationError("\(problem.message) (for the input dimension \(dimension) of the learner in checkpoint \(checkpoint.id))")
+                }
+                let differences = LearnerConfigurationDifference.between(checkpoint: learner.configuration, configured: configured)
                 if differences.isEmpty {
                     learnerOrigin = "restored from checkpoint \(checkpoint.id), as configured"
                 } else {

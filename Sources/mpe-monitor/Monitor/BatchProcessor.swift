@@ -158,7 +158,14 @@ struct BatchProcessor {
             }
             if !hasLearner {
                 // The first good example fixes the input dimension when nothing else did.
-                let configuration = try settings.resolved(inputDimension: decoded.x.count)
+                let configuration: LearnerConfiguration
+                do {
+                    configuration = try settings.resolved(inputDimension: decoded.x.count)
+                } catch let problem as ConfigurationProblem {
+                    // Only what the input dimension decides is left to fail here (the rest was
+                    // refused at start): say which example decided it.
+                    throw ConfigurationProblem(message: "\(problem.message) (for the input dimension \(decoded.x.count) of the first good example, id \(decoded.id) at \(position.topic)/\(position.partition)/\(position.offset))")
+                }
                 learner = try OnlineLearner(configuration: configuration)
                 hasLearner = true
                 if settings.inputDimension == nil { dimensionFixedBy = (decoded.x.count, decoded.id, position) }

@@ -18,9 +18,22 @@ import GRDBSQLite
 enum BatchWriter {
     static let insertExample = """
         INSERT INTO examples (example_id, topic, partition, offset, given_label, predicted_label, prequential_probability,
-                              prequential_nll, label_quality, memorization, sensitivity, curvature, flagged, time, epoch)
-        VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)
+                              prequential_nll, label_quality, memorization, sensitivity, curvature, flagged, time, epoch, id)
+        VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)
         """
+
+    /// The id the next row of `table` must take, when the retention has emptied the table:
+    /// one past the last id it deleted. SQLite gives a new row one more than the largest id
+    /// in the table, and 1 in an empty one, so after a prune that took every row (a quiet
+    /// topic past its retention, `prune --older-than` by hand) ids began again at 1: the next
+    /// batch of examples failed on `example_batches`' key and stopped the monitor, and a
+    /// reader following `id` (alerts since the last one it saw) would have missed new rows.
+    /// nil: the table has rows, or never lost any, and SQLite's choice is right (an id bound
+    /// as NULL). One lookup on the id's b-tree a batch.
+    static func seedID(_ table: RetainedTable, db: Database) throws -> Int64? {
+        guard try Int64.fetchOne(db, sql: "SELECT MAX(id) FROM \(table.rawValue)") == nil else { return nil }
+        return try Int64.fetchOne(db, sql: "SELECT MAX(up_to_id) FROM retention WHERE table_name = ?", arguments: [table.rawValue]).map { $0 + 1 }
+    }
 
     static func write(_ batch: AuditBatch, mode: AuditLog.ExampleMode, keepCheckpoints: Int, orderStep: Int = processingOrderStep, db: Database) throws -> AuditWriteResult {
         var result = AuditWriteResult(examplesWritten: 0, checkpointID: nil, checkpointsPruned: 0)
@@ -36,6 +49,7 @@ enum BatchWriter {
             }
             defer { sqlite3_reset(s); sqlite3_clear_bindings(s) }
             var firstExampleID: Int64?
+            var seed = try seedID(.examples, db: db)
             var latestExampleTime = -Double.greatestFiniteMagnitude
             /// Binds a text parameter without a copy (SQLITE_STATIC): the bytes stay valid, and
             /// unchanged, until `body` (which steps the statement) returns. SQLITE_TRANSIENT had
@@ -66,6 +80,7 @@ enum BatchWriter {
                 sqlite3_bind_int64(s, 13, e.flagged ? 1 : 0)
                 sqlite3_bind_double(s, 14, e.time.timeIntervalSince1970)
                 sqlite3_bind_int64(s, 15, e.position.epoch)
+                if let id = seed { sqlite3_bind_int64(s, 16, id); seed = nil } else { sqlite3_bind_null(s, 16) }
                 let code = withText(e.exampleID, 1) { withText(e.position.topic, 2) { sqlite3_step(s) } }
                 guard code == SQLITE_DONE else {
                     let message = String(cString: sqlite3_errmsg(db.sqliteConnection))
@@ -86,11 +101,13 @@ enum BatchWriter {
         if !batch.alerts.isEmpty {
             let alert = try db.cachedStatement(sql: """
                 INSERT INTO alerts (alert_id, kind, example_id, topic, partition, offset, given_label, predicted_label,
-                                    label_quality, memorization, sensitivity, curvature, examples_seen, reason, time, epoch)
-                VALUES (?, ?, CAST(? AS TEXT), ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)
+                                    label_quality, memorization, sensitivity, curvature, examples_seen, reason, time, epoch, id)
+                VALUES (?, ?, CAST(? AS TEXT), ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)
                 ON CONFLICT (alert_id) DO NOTHING
                 """)
             let outbox = try db.cachedStatement(sql: "INSERT INTO alert_outbox (alert_id, payload) VALUES (?, ?)")
+            // Kept until a row is inserted: a repeat inserts nothing.
+            var seed = try seedID(.alerts, db: db)
             for (index, a) in batch.alerts.enumerated() {
                 // The example id goes in as its UTF-8 bytes, cast to text in SQL: GRDB binds a
                 // String as a C string, which cut an id holding U+0000 at the NUL (the examples
@@ -99,7 +116,7 @@ enum BatchWriter {
                     a.alertID, a.kind.rawValue, a.exampleID.map { Data($0.utf8) }, a.position?.topic, a.position?.partition, a.position?.offset,
                     finite(a.givenLabel), finite(a.predictedLabel), finite(a.labelQuality), finite(a.memorization),
                     finite(a.sensitivity), finite(a.curvature), a.examplesSeen, a.reason, a.time.timeIntervalSince1970,
-                    a.position?.epoch,
+                    a.position?.epoch, seed,
                 ])
                 // An id already recorded is the same alert raised again (its id is kind and
                 // message position): after a broker lost data a restarted learner cannot replay
@@ -109,6 +126,7 @@ enum BatchWriter {
                     result.repeatedAlerts.append(index)
                     continue
                 }
+                seed = nil
                 try outbox.execute(arguments: [a.alertID, a.jsonPayload])
             }
         }
@@ -144,17 +162,19 @@ enum BatchWriter {
 
         if !batch.deadLetters.isEmpty {
             let statement = try db.cachedStatement(sql: """
-                INSERT INTO dead_letters (topic, partition, offset, payload_prefix, payload_length, reason, time, epoch)
-                VALUES (?, ?, ?, ?, ?, ?, ?, ?)
+                INSERT INTO dead_letters (topic, partition, offset, payload_prefix, payload_length, reason, time, epoch, id)
+                VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)
                 """)
+            var seed = try seedID(.deadLetters, db: db)
             for d in batch.deadLetters {
                 // The record's initializers cap the prefix; a record built field by field
                 // might not, and the schema's CHECK would then fail the batch, so cap again.
                 let prefix = Data(d.payloadPrefix.prefix(DeadLetterRecord.prefixCapacity))
                 try statement.execute(arguments: [
                     d.position.topic, d.position.partition, d.position.offset, prefix, max(d.payloadLength, prefix.count),
-                    d.reason, d.time.timeIntervalSince1970, d.position.epoch,
+                    d.reason, d.time.timeIntervalSince1970, d.position.epoch, seed,
                 ])
+                seed = nil
             }
         }
 

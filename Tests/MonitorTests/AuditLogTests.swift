@@ -294,6 +294,43 @@ struct AuditLogTests {
         }
     }
 
+    @Test("ids keep growing after the retention empties a table: new rows come after the pruned ones, stay append-only, and batches keep their bounds")
+    func idsAfterEmptyingPrune() throws {
+        let dir = try TemporaryLog()
+        let log = try AuditLog(path: dir.path)
+        func deadLetters(_ offsets: Range<Int64>, time: Date) -> [DeadLetterRecord] {
+            offsets.map { DeadLetterRecord(position: MessagePosition(topic: "labels", partition: 1, offset: $0), payload: [1], reason: "not JSON", time: time) }
+        }
+        let first = (0..<3).map { alert(offset: Int64($0), time: t0) }
+        try log.write(AuditBatch(examples: (0..<4).map { example("old\($0)", offset: Int64($0), time: t0) }, alerts: first,
+                                 deadLetters: deadLetters(0..<2, time: t0), checkpoint: NewCheckpoint(snapshot: [1], examplesSeen: 4), time: t0))
+        #expect(try log.markDelivered(alertIDs: first.map(\.alertID), at: t0 + 1) == 3)
+        // Everything is older than the cut-off and before the checkpoint: every table empties.
+        let pruned = try log.prune(olderThan: t0 + 10, deadLettersOlderThan: t0 + 10, alertsOlderThan: t0 + 10, at: t0 + 20)
+        #expect(pruned.rowsDeleted == 4 && pruned.deadLettersDeleted == 2 && pruned.alertsDeleted == 3)
+        #expect(try log.count(.examples) == 0 && log.count(.deadLetters) == 0 && log.count(.alerts) == 0)
+        // A repeat of nothing (the first alert of the next batch is new) and two batches more.
+        let later = (10..<12).map { alert(offset: Int64($0), time: t0 + 30) }
+        try log.write(AuditBatch(examples: (4..<6).map { example("new\($0)", offset: Int64($0), time: t0 + 30) }, alerts: later,
+                                 deadLetters: deadLetters(2..<4, time: t0 + 30), time: t0 + 30))
+        try log.write(AuditBatch(examples: (6..<7).map { example("new\($0)", offset: Int64($0), time: t0 + 40) }, time: t0 + 40))
+        try raw(dir) { db throws in
+            // SQLite alone would have begun again at 1 (and the second batch's row would then
+            // have collided with example_batches' surviving first_id).
+            #expect(try Int64.fetchAll(db, sql: "SELECT id FROM examples ORDER BY id") == [5, 6, 7])
+            #expect(try Int64.fetchAll(db, sql: "SELECT id FROM alerts ORDER BY id") == [4, 5])
+            #expect(try Int64.fetchAll(db, sql: "SELECT id FROM dead_letters ORDER BY id") == [3, 4])
+            #expect(try Int64.fetchAll(db, sql: "SELECT first_id FROM example_batches ORDER BY first_id").suffix(2) == [5, 7])
+            // The retention records (up to ids 4, 3 and 2) do not reach the new rows.
+            for table in ["examples", "alerts", "dead_letters"] {
+                let error = #expect(throws: DatabaseError.self) { try db.execute(sql: "DELETE FROM \(table)") }
+                #expect(error?.message?.contains("\(table) is append-only") == true, "\(table): \(error?.message ?? "")")
+            }
+        }
+        // Reads since a time see exactly the rows after it.
+        #expect(try log.suspects(since: t0 + 35).map(\.exampleID) == ["new6"])
+    }
+
     @Test("dead letters are pruned like example rows, behind their own retention records; neither table's record lets the other's rows go")
     func pruneDeadLetters() throws {
         let dir = try TemporaryLog()

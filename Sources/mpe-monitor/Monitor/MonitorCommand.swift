@@ -38,6 +38,8 @@ struct MonitorCommand: AsyncParsableCommand {
     var alertRetention: String?
     @Option(name: .customLong("checkpoint-interval"), help: "Messages processed (learned or dead-lettered) between learner checkpoints (default: 50000).")
     var checkpointInterval: Int?
+    @Option(name: .customLong("checkpoint-max-age"), help: "Seconds a checkpoint may lag behind what was learned, idle topic or not (default: 300).")
+    var checkpointMaxAge: Double?
     @Option(name: .customLong("status-interval"), help: "Seconds between status lines (default: 10).")
     var statusInterval: Double?
     @Option(name: .customShort("X"), help: "A librdkafka property key=value (repeatable), e.g. -X security.protocol=ssl.")
@@ -73,6 +75,7 @@ struct MonitorCommand: AsyncParsableCommand {
             s.deadLetterRetention = try MonitorSettings.DeadLetterRetention(deadLetterRetention, key: "--dead-letter-retention")
         }
         if let checkpointInterval { s.checkpointInterval = checkpointInterval }
+        if let checkpointMaxAge { s.checkpointMaxAge = checkpointMaxAge }
         s.logFormat = logFormat
         if let statusInterval { s.statusInterval = statusInterval }
         if let sessionTimeout {
@@ -271,7 +274,7 @@ struct MonitorCommand: AsyncParsableCommand {
             ("examples", s.examples.rawValue), ("examples_retention", s.examplesRetention.map(MonitorSettings.ageText) ?? "keep all"),
             ("dead_letter_retention", s.resolvedDeadLetterRetention.map(MonitorSettings.ageText) ?? "keep all"),
             ("alert_retention", s.alertRetention.map(MonitorSettings.ageText) ?? "keep all"),
-            ("checkpoint_interval", String(s.checkpointInterval)),
+            ("checkpoint_interval", String(s.checkpointInterval)), ("checkpoint_max_age", String(s.checkpointMaxAge)),
             ("model", l.configuration.model.rawValue), ("family", l.family.rawValue),
             ("input_dimension", l.inputDimension.map(String.init) ?? "auto"), ("learner_settings", learnerOrigin),
         ].map { ($0.0, JSONText.string($0.1)) })

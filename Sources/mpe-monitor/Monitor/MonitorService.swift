@@ -72,6 +72,12 @@ struct MonitorService: Service {
         defer { watchdog.cancel() }
 
         var sinceCheckpoint = 0
+        // When the newest checkpoint was handed to the writer (a restored one counts: nothing
+        // is learned since), and when the retention last ran (`monitor.checkpoint_max_age`).
+        var checkpointedAt = ContinuousClock.now
+        var prunedAt = ContinuousClock.now
+        let maxAge = Duration.seconds(settings.checkpointMaxAge)
+        let retains = settings.examplesRetention != nil || settings.resolvedDeadLetterRetention != nil || settings.alertRetention != nil
         let committer = KafkaCommitter(consumer: consumer, logger: logger)
         var atEnd = Set<KafkaTopicPartition>()
         var assigned = Set((0..<partitions).map { KafkaTopicPartition(topic: settings.topic, partition: Int32($0)) })
@@ -108,11 +114,14 @@ struct MonitorService: Service {
                 // restart does not replay the whole flood and retention, which never prunes
                 // past the newest checkpoint, keeps pruning.
                 sinceCheckpoint += processed.messages
+                if auditBatch.checkpoint == nil,
+                   sinceCheckpoint >= settings.checkpointInterval || (sinceCheckpoint > 0 && ContinuousClock.now - checkpointedAt >= maxAge) {
+                    auditBatch.checkpoint = processor.newCheckpoint()
+                }
                 if auditBatch.checkpoint != nil {
                     sinceCheckpoint = 0
-                } else if sinceCheckpoint >= settings.checkpointInterval {
-                    auditBatch.checkpoint = processor.newCheckpoint()
-                    sinceCheckpoint = 0
+                    checkpointedAt = ContinuousClock.now
+                    prunedAt = checkpointedAt   // `persist` runs the retention after a checkpoint
                 }
                 // Two-stage pipeline: this batch is written (SQLite, then what waits for
                 // durability: alerts and dead letters out, the Kafka commit) on another
@@ -172,6 +181,31 @@ struct MonitorService: Service {
                 }
                 metrics.deliveriesOutstanding.record(pending.outstanding)
                 metrics.alertsAwaitingResend.record(pending.awaitingResend)
+                // On a quiet or idle topic no batch comes to carry a checkpoint: the tick writes
+                // one (a batch of its own, through the same writer, so writes keep their order),
+                // or, with nothing learned since the last, runs the retention, so that rows
+                // past their age go while no message arrives. Not while the recorded order
+                // holds messages back: those are learned first.
+                if !order.isActive, ContinuousClock.now - checkpointedAt >= maxAge, sinceCheckpoint > 0 {
+                    if let previous = writing { try await previous.value }
+                    let job = AuditBatch(checkpoint: processor.newCheckpoint())
+                    sinceCheckpoint = 0
+                    checkpointedAt = ContinuousClock.now
+                    prunedAt = checkpointedAt
+                    writing = Task {
+                        health.writeBegan()
+                        defer { health.writeEnded() }
+                        try self.persist(job, outgoing: BatchProcessor.Outgoing(), pending: pending, delivered: delivered, committer: committer, metrics: metrics)
+                    }
+                } else if retains, ContinuousClock.now - prunedAt >= maxAge {
+                    if let previous = writing { try await previous.value }
+                    prunedAt = ContinuousClock.now
+                    writing = Task {
+                        health.writeBegan()
+                        defer { health.writeEnded() }
+                        self.prune(metrics: metrics)
+                    }
+                }
                 if let line = status.lineIfDue(processor: processor, lag: (try? consumer.lag()) ?? []) { log(line) }
                 continue loop
             case .ended:
@@ -343,13 +377,14 @@ struct MonitorService: Service {
         }
         var commit: [KafkaTopicPartition: Int64] = [:]
         for (tp, offset) in auditBatch.nextOffsets { commit[KafkaTopicPartition(topic: tp.topic, partition: tp.partition)] = offset }
-        committer.submit(commit)
+        if !commit.isEmpty { committer.submit(commit) }
     }
 
     /// Deletes example rows older than the examples retention, dead letters and alerts older
     /// than theirs, and outbox entries delivered before the later of the examples' and the
     /// alerts' cut-off, at most two checkpoint intervals' worth of each.
-    /// A failure is logged and left for the next checkpoint: rows kept longer lose nothing.
+    /// A failure is logged and left for the next checkpoint (or, idle, the next
+    /// `monitor.checkpoint_max_age`): rows kept longer lose nothing.
     private func prune(metrics: MonitorMetrics) {
         let now = Date()
         let examples = settings.examplesRetention

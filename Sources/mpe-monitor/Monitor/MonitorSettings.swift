@@ -30,6 +30,14 @@ struct MonitorSettings {
     /// Messages processed (learned or dead-lettered) between learner checkpoints: a restart
     /// replays at most this many.
     var checkpointInterval = 50_000
+    /// Seconds a checkpoint may lag behind what was learned: past that, the next batch, or the
+    /// loop's tick on an idle topic, writes one. Counted in messages alone, a quiet topic
+    /// (a few messages a minute) went weeks between checkpoints, so a restart re-learned weeks
+    /// of messages, and retention, which never prunes past the newest checkpoint, stood still.
+    /// While nothing is learned the tick runs the retention at the same pace. Five minutes
+    /// costs a busy monitor nothing (it checkpoints by count far more often) and a quiet one at
+    /// most one snapshot per interval.
+    var checkpointMaxAge = 300.0
     /// Seconds `examples` rows are kept (nil: for ever). After each checkpoint the monitor
     /// deletes at most two checkpoint intervals' worth of older rows, so that it catches up
     /// with a backlog of old rows at twice the rate rows arrive without holding a batch up
@@ -115,7 +123,7 @@ struct MonitorSettings {
         }
         if let monitor = try node.child("monitor") {
             try monitor.allowOnly(["db", "examples", "examples_retention", "dead_letter_retention", "alert_retention", "checkpoint_interval",
-                                   "status_interval", "shutdown_timeout", "alert_resend_interval", "stall_timeout"])
+                                   "checkpoint_max_age", "status_interval", "shutdown_timeout", "alert_resend_interval", "stall_timeout"])
             if let v = try monitor.string("db") { database = v }
             if let v = try monitor.choice("examples", AuditLog.ExampleMode.self) { examples = v }
             if let v = try monitor.string("examples_retention") { examplesRetention = try Self.retention(v, key: "monitor.examples_retention") }
@@ -124,6 +132,7 @@ struct MonitorSettings {
                 deadLetterRetention = try DeadLetterRetention(v, key: "monitor.dead_letter_retention")
             }
             if let v = try monitor.int("checkpoint_interval") { checkpointInterval = v }
+            if let v = try monitor.double("checkpoint_max_age") { checkpointMaxAge = v }
             if let v = try monitor.double("status_interval") { statusInterval = v }
             if let v = try monitor.double("shutdown_timeout") { shutdownTimeout = v }
             if let v = try monitor.double("alert_resend_interval") { alertResendInterval = v }
@@ -194,6 +203,11 @@ struct MonitorSettings {
     func validate() throws {
         guard maxBatch >= 1 else { throw ConfigurationProblem(message: "kafka.max_batch must be at least 1, got \(maxBatch)") }
         guard checkpointInterval >= 1 else { throw ConfigurationProblem(message: "monitor.checkpoint_interval must be at least 1, got \(checkpointInterval)") }
+        // The tick that writes a checkpoint on an idle topic comes every `logEndCheckInterval`
+        // seconds: a shorter age would only mean a snapshot every tick.
+        guard checkpointMaxAge >= 2, checkpointMaxAge.isFinite else {
+            throw ConfigurationProblem(message: "monitor.checkpoint_max_age must be a number of seconds of at least 2 (the idle loop passes every 2 s), got \(checkpointMaxAge)")
+        }
         guard statusInterval > 0, shutdownTimeout > 0 else {
             throw ConfigurationProblem(message: "monitor.status_interval and monitor.shutdown_timeout must be positive")
         }

@@ -50,6 +50,11 @@ struct MonitorMetrics {
     /// Alerts whose delivery failed, waiting for the next `alert_resend_interval`: above zero
     /// for long, the alerts topic is unreachable and owners hear nothing.
     let alertsAwaitingResend = Gauge(label: "mpe_alerts_awaiting_resend")
+    /// Messages processed since the newest checkpoint: what a restart would learn again.
+    let messagesSinceCheckpoint = Gauge(label: "mpe_messages_since_checkpoint")
+    /// Seconds since the newest checkpoint (since the start, before the first): past
+    /// `monitor.checkpoint_max_age` plus a tick only while nothing has been learned since.
+    let checkpointAge = Gauge(label: "mpe_checkpoint_age_seconds")
     let lag = Gauge(label: "mpe_consumer_lag")
     let prequentialNLL = Gauge(label: "mpe_prequential_nll")
     let looNLL = Gauge(label: "mpe_loo_predicted_nll")

@@ -206,6 +206,9 @@ struct MonitorService: Service {
                         self.prune(metrics: metrics)
                     }
                 }
+                metrics.messagesSinceCheckpoint.record(sinceCheckpoint)
+                let age = (ContinuousClock.now - checkpointedAt).components
+                metrics.checkpointAge.record(Double(age.seconds) + Double(age.attoseconds) / 1e18)
                 if let line = status.lineIfDue(processor: processor, lag: (try? consumer.lag()) ?? []) { log(line) }
                 continue loop
             case .ended:

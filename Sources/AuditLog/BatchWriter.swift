@@ -80,13 +80,17 @@ enum BatchWriter {
                 sqlite3_bind_int64(s, 13, e.flagged ? 1 : 0)
                 sqlite3_bind_double(s, 14, e.time.timeIntervalSince1970)
                 sqlite3_bind_int64(s, 15, e.position.epoch)
-                if let id = seed { sqlite3_bind_int64(s, 16, id); seed = nil } else { sqlite3_bind_null(s, 16) }
+                // The id stays NULL (SQLite's choice) but for a seeded first row, bound once and
+                // unbound after it: bindings outlive `sqlite3_reset`, and every batch ends with
+                // `sqlite3_clear_bindings` (the defer above), so a batch starts with NULL.
+                if let id = seed { sqlite3_bind_int64(s, 16, id) }
                 let code = withText(e.exampleID, 1) { withText(e.position.topic, 2) { sqlite3_step(s) } }
                 guard code == SQLITE_DONE else {
                     let message = String(cString: sqlite3_errmsg(db.sqliteConnection))
                     throw DatabaseError(resultCode: ResultCode(rawValue: code), message: message, sql: insertExample)
                 }
                 sqlite3_reset(s)
+                if seed != nil { sqlite3_bind_null(s, 16); seed = nil }
                 if result.examplesWritten == 0 { firstExampleID = sqlite3_last_insert_rowid(db.sqliteConnection) }
                 latestExampleTime = max(latestExampleTime, e.time.timeIntervalSince1970)
                 result.examplesWritten += 1

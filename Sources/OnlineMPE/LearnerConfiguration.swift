@@ -227,11 +227,13 @@ public struct InputCurvatureSettings: Sendable, Equatable, Codable {
     /// Finite-difference step `h`.
     public var step: Double
     /// Use the finite-difference estimator even where the closed form exists (for checks).
-    public var forceFiniteDifference: Bool
-    public init(probes: Int = 10, step: Double = 1e-3, forceFiniteDifference: Bool = false) {
+    /// Named as the configuration file's key (`input_curvature.finite_difference`), which the
+    /// program derives from this name to report a changed setting.
+    public var finiteDifference: Bool
+    public init(probes: Int = 10, step: Double = 1e-3, finiteDifference: Bool = false) {
         self.probes = probes
         self.step = step
-        self.forceFiniteDifference = forceFiniteDifference
+        self.finiteDifference = finiteDifference
     }
 }
 

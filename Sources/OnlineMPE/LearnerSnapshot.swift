@@ -118,7 +118,7 @@ extension LearnerConfiguration {
         w.write(memory.calibrationSamples)
         w.write(inputCurvature.probes)
         w.write(inputCurvature.step)
-        w.write(inputCurvature.forceFiniteDifference)
+        w.write(inputCurvature.finiteDifference)
         w.write(ivon.beta1)
         w.write(ivon.beta2)
         w.write(ivon.initialHessian)
@@ -154,7 +154,7 @@ extension LearnerConfiguration {
                                     rescoreInterval: try r.readInt(what: "rescore interval"),
                                     calibrationSamples: r.version >= 3 ? try r.readInt(what: "calibration samples") : MemorySettings().calibrationSamples)
         let input = InputCurvatureSettings(probes: try r.readInt(what: "probes"), step: try r.readDouble(what: "curvature step"),
-                                           forceFiniteDifference: try r.readBool(what: "finite difference"))
+                                           finiteDifference: try r.readBool(what: "finite difference"))
         let ivon = IVONSettings(beta1: try r.readDouble(what: "beta1"), beta2: try r.readDouble(what: "beta2"),
                                 initialHessian: try r.readDouble(what: "h0"), learningRate: try r.readDouble(what: "learning rate"))
         let flags = FlagSettings(warmup: try r.readInt(what: "warmup"), mislabeledMargin: try r.readDouble(what: "margin"),

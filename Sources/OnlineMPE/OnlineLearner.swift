@@ -270,7 +270,7 @@ public struct OnlineLearner: Sendable {
                 }
                 s.sensitivity = sensitivity
                 s.predictionVariance = trace
-                if configuration.inputCurvature.forceFiniteDifference {
+                if configuration.inputCurvature.finiteDifference {
                     s.curvature = finiteDifferenceCurvature(label: y, workspace: &ws)
                 } else {
                     s.curvature = ws.gramProduct.withMutableStart { scratch in

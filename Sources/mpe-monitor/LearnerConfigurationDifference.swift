@@ -21,18 +21,15 @@ struct LearnerConfigurationDifference: Equatable, Sendable {
     /// The settings in which `configured` differs from `checkpoint`, by key. Compared through
     /// their Codable encodings, flattened to dotted keys, so that a setting added to
     /// `LearnerConfiguration` is compared without a line here; keys come out in snake case,
-    /// the configuration file's spelling for all but those in `fileSpelling`.
+    /// the configuration file's spelling (its keys are the properties' names in snake case).
     static func between(checkpoint: LearnerConfiguration, configured: LearnerConfiguration) -> [LearnerConfigurationDifference] {
         guard checkpoint != configured else { return [] }
         let old = flattened(checkpoint), new = flattened(configured)
         return Set(old.keys).union(new.keys).sorted().compactMap { key in
             let a = old[key] ?? "none", b = new[key] ?? "none"
-            return a == b ? nil : LearnerConfigurationDifference(key: fileSpelling[key] ?? key, checkpoint: a, configured: b)
+            return a == b ? nil : LearnerConfigurationDifference(key: key, checkpoint: a, configured: b)
         }
     }
-
-    /// Settings whose key in the configuration file is not their property's name in snake case.
-    static let fileSpelling = ["input_curvature.force_finite_difference": "input_curvature.finite_difference"]
 
     private static func flattened(_ configuration: LearnerConfiguration) -> [String: String] {
         let encoder = JSONEncoder()

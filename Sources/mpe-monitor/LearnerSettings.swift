@@ -42,7 +42,7 @@ struct LearnerSettings {
             try m.allowOnly(["probes", "step", "finite_difference"])
             if let v = try m.int("probes") { c.inputCurvature.probes = v }
             if let v = try m.double("step") { c.inputCurvature.step = v }
-            if let v = try m.bool("finite_difference") { c.inputCurvature.forceFiniteDifference = v }
+            if let v = try m.bool("finite_difference") { c.inputCurvature.finiteDifference = v }
         }
         if let m = try n.child("ivon") {
             try m.allowOnly(["beta1", "beta2", "initial_hessian", "learning_rate"])

@@ -114,7 +114,7 @@ import Testing
         #expect(abs(estimate - closed) / closed < 0.05, "finite-difference \(estimate) vs closed form \(closed)")
         // And the learner's own finite-difference mode gives the same order of value.
         var c = learner.configuration
-        c.inputCurvature = .init(probes: 200, step: 1e-4, forceFiniteDifference: true)
+        c.inputCurvature = .init(probes: 200, step: 1e-4, finiteDifference: true)
         var fd = try OnlineLearner(configuration: c)
         fd.posterior = learner.posterior
         let viaLearner = try fd.leaveOneOut(LabeledExample(id: "q", x: x, y: 1)).scores.curvature

@@ -8,7 +8,7 @@ import Testing
         LearnerConfiguration(model: .softmax, inputDimension: 5, classes: 3, family: .full, memory: .init(capacity: 20, policy: .window, rescoreInterval: 7), flags: .init(warmup: 10)),
         LearnerConfiguration(model: .softmax, inputDimension: 5, classes: 3, family: .diagonal, forgetting: 0.99, memory: .init(capacity: 20, policy: .reservoir, rescoreInterval: 7), flags: .init(warmup: 10)),
         LearnerConfiguration(model: .softmax, inputDimension: 5, classes: 3, family: .diagonal, curvature: .ivon, memory: .init(capacity: 20, policy: .reservoir, rescoreInterval: 7), flags: .init(warmup: 10)),
-        LearnerConfiguration(model: .logistic, inputDimension: 5, family: .diagonal, perturbation: .firstOrder, memory: .init(capacity: 9, rescoreInterval: 4), inputCurvature: .init(probes: 3, forceFiniteDifference: true)),
+        LearnerConfiguration(model: .logistic, inputDimension: 5, family: .diagonal, perturbation: .firstOrder, memory: .init(capacity: 9, rescoreInterval: 4), inputCurvature: .init(probes: 3, finiteDifference: true)),
         LearnerConfiguration(model: .regression, inputDimension: 5, family: .full, forgetting: 0.95, memory: .init(capacity: 9, rescoreInterval: 4)),
         // The `full` window: every cut leaves sites in it (a full window from cut 57 on), and with
         // forgetting its weights are discounted; and `full` without a window.

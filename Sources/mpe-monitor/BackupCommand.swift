@@ -34,7 +34,7 @@ struct BackupCommand: ParsableCommand {
             let offsets = try copy.nextOffsets()
             let checkpoint = try copy.latestCheckpoint()
             print("backed up \(db) to \(backup.path): \(backup.bytes) bytes (\(backup.pages) pages) in "
-                  + "\(Fmt.fixed(Double(elapsed.components.seconds) + Double(elapsed.components.attoseconds) / 1e18, 2)) s; quick_check ok")
+                  + "\(Fmt.fixed(elapsed.seconds, 2)) s; quick_check ok")
             print("the copy holds \(try copy.count(.examples)) example row(s), \(try copy.count(.alerts)) alert(s), "
                   + "\(try copy.count(.deadLetters)) dead letter(s), next offsets of \(offsets.count) partition(s), "
                   + (checkpoint.map { "newest checkpoint after \($0.examplesSeen) examples" } ?? "no checkpoint"))

@@ -98,7 +98,7 @@ struct ProduceCommand: AsyncParsableCommand {
         }
         let counts = producer.counts
         await producer.close(timeout: .seconds(1))
-        let seconds = Double((ContinuousClock.now - start).components.seconds) + Double((ContinuousClock.now - start).components.attoseconds) / 1e18
+        let seconds = (ContinuousClock.now - start).seconds
         print("produced \(sent) lines of \(file) to \(topic) in \(String(format: "%.1f", seconds)) s: "
             + "acknowledged \(counts.acknowledged), failed \(counts.failed)")
         if let sendError { throw CommandFailure("stopped at line \(sent + 1): \(sendError)") }

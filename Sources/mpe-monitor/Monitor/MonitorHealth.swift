@@ -100,6 +100,6 @@ final class MonitorHealth: Sendable {
 
     /// To the millisecond: a probe's body is read by people too.
     private static func seconds(_ d: Duration) -> Double {
-        ((Double(d.components.seconds) + Double(d.components.attoseconds) / 1e18) * 1000).rounded() / 1000
+        (d.seconds * 1000).rounded() / 1000
     }
 }

@@ -75,9 +75,16 @@ struct MonitorService: Service {
         // When the newest checkpoint was handed to the writer (a restored one counts: nothing
         // is learned since), and when the retention last ran (`monitor.checkpoint_max_age`).
         var checkpointedAt = ContinuousClock.now
-        var prunedAt = ContinuousClock.now
+        var prunedAt = checkpointedAt
         let maxAge = Duration.seconds(settings.checkpointMaxAge)
-        let retains = settings.examplesRetention != nil || settings.resolvedDeadLetterRetention != nil || settings.alertRetention != nil
+        /// Something learned (or dead-lettered) since the newest checkpoint, which is old.
+        func checkpointAged(at now: ContinuousClock.Instant) -> Bool { sinceCheckpoint > 0 && now - checkpointedAt >= maxAge }
+        /// A checkpoint goes to the writer now; `persist` runs the retention after it.
+        func checkpointed(at now: ContinuousClock.Instant) {
+            sinceCheckpoint = 0
+            checkpointedAt = now
+            prunedAt = now
+        }
         let committer = KafkaCommitter(consumer: consumer, logger: logger)
         var atEnd = Set<KafkaTopicPartition>()
         var assigned = Set((0..<partitions).map { KafkaTopicPartition(topic: settings.topic, partition: Int32($0)) })
@@ -89,6 +96,16 @@ struct MonitorService: Service {
         // The write in flight; once its rows and offsets are durable it adds its batch to the
         // counters (status line, metrics), so that they never count what a crash would lose.
         var writing: Task<Void, any Error>? = nil
+        /// Hands `body` to the writer once the write before it has ended: at most one write in
+        /// flight, in order. Each is one `/healthz` write.
+        func startWrite(_ body: sending @escaping () throws -> Void) async throws {
+            if let previous = writing { try await previous.value }
+            writing = Task {
+                health.writeBegan()
+                defer { health.writeEnded() }
+                try body()
+            }
+        }
         var order = replayOrder
         if order.isActive { logger.info("re-learning the \(order.remaining) messages after the checkpoint in the order they were first learned") }
         /// Processes messages (a consumed batch, or what `order` released) and hands each
@@ -114,27 +131,19 @@ struct MonitorService: Service {
                 // restart does not replay the whole flood and retention, which never prunes
                 // past the newest checkpoint, keeps pruning.
                 sinceCheckpoint += processed.messages
-                if auditBatch.checkpoint == nil,
-                   sinceCheckpoint >= settings.checkpointInterval || (sinceCheckpoint > 0 && ContinuousClock.now - checkpointedAt >= maxAge) {
+                if auditBatch.checkpoint == nil, sinceCheckpoint >= settings.checkpointInterval || checkpointAged(at: batchStart) {
                     auditBatch.checkpoint = processor.newCheckpoint()
                 }
-                if auditBatch.checkpoint != nil {
-                    sinceCheckpoint = 0
-                    checkpointedAt = ContinuousClock.now
-                    prunedAt = checkpointedAt   // `persist` runs the retention after a checkpoint
-                }
+                if auditBatch.checkpoint != nil { checkpointed(at: batchStart) }
                 // Two-stage pipeline: this batch is written (SQLite, then what waits for
                 // durability: alerts and dead letters out, the Kafka commit) on another
                 // thread while the next one is decoded and learned. At most one write is in
                 // flight and writes keep their order, so offsets still become durable only
                 // with their rows, and a failed write stops the loop at the next batch.
-                if let previous = writing { try await previous.value }
                 let job = auditBatch
                 let outgoing = processed.outgoing
                 let counts = BatchCounts(messages: processed.messages, learned: processor.examplesLearned - before, audit: auditBatch)
-                writing = Task {
-                    health.writeBegan()
-                    defer { health.writeEnded() }
+                try await startWrite {
                     try self.persist(job, outgoing: outgoing, pending: pending, delivered: delivered, committer: committer, metrics: metrics)
                     totals.add(counts)
                     metrics.count(counts)
@@ -186,29 +195,19 @@ struct MonitorService: Service {
                 // or, with nothing learned since the last, runs the retention, so that rows
                 // past their age go while no message arrives. Not while the recorded order
                 // holds messages back: those are learned first.
-                if !order.isActive, ContinuousClock.now - checkpointedAt >= maxAge, sinceCheckpoint > 0 {
-                    if let previous = writing { try await previous.value }
+                let now = ContinuousClock.now
+                if !order.isActive, checkpointAged(at: now) {
                     let job = AuditBatch(checkpoint: processor.newCheckpoint())
-                    sinceCheckpoint = 0
-                    checkpointedAt = ContinuousClock.now
-                    prunedAt = checkpointedAt
-                    writing = Task {
-                        health.writeBegan()
-                        defer { health.writeEnded() }
+                    checkpointed(at: now)
+                    try await startWrite {
                         try self.persist(job, outgoing: BatchProcessor.Outgoing(), pending: pending, delivered: delivered, committer: committer, metrics: metrics)
                     }
-                } else if retains, ContinuousClock.now - prunedAt >= maxAge {
-                    if let previous = writing { try await previous.value }
-                    prunedAt = ContinuousClock.now
-                    writing = Task {
-                        health.writeBegan()
-                        defer { health.writeEnded() }
-                        self.prune(metrics: metrics)
-                    }
+                } else if settings.retains, now - prunedAt >= maxAge {
+                    prunedAt = now
+                    try await startWrite { self.prune(metrics: metrics) }
                 }
                 metrics.messagesSinceCheckpoint.record(sinceCheckpoint)
-                let age = (ContinuousClock.now - checkpointedAt).components
-                metrics.checkpointAge.record(Double(age.seconds) + Double(age.attoseconds) / 1e18)
+                metrics.checkpointAge.record((now - checkpointedAt).seconds)
                 if let line = status.lineIfDue(processor: processor, lag: (try? consumer.lag()) ?? []) { log(line) }
                 continue loop
             case .ended:
@@ -374,10 +373,7 @@ struct MonitorService: Service {
         }
         publish(outgoing, pending: pending)
         try markDelivered(delivered)
-        if auditBatch.checkpoint != nil,
-           settings.examplesRetention != nil || settings.resolvedDeadLetterRetention != nil || settings.alertRetention != nil {
-            prune(metrics: metrics)
-        }
+        if auditBatch.checkpoint != nil, settings.retains { prune(metrics: metrics) }
         var commit: [KafkaTopicPartition: Int64] = [:]
         for (tp, offset) in auditBatch.nextOffsets { commit[KafkaTopicPartition(topic: tp.topic, partition: tp.partition)] = offset }
         if !commit.isEmpty { committer.submit(commit) }
@@ -706,7 +702,7 @@ struct StatusReporter {
     mutating func lineIfDue(processor: BatchProcessor, lag: @autoclosure () -> [KafkaPartitionLag]) -> MonitorStatusLine? {
         let elapsed = ContinuousClock.now - last
         guard elapsed > .seconds(interval) else { return nil }
-        let seconds = Double(elapsed.components.seconds) + Double(elapsed.components.attoseconds) / 1e18
+        let seconds = elapsed.seconds
         let messages = totals.current.messages
         let rate = Double(messages - messagesAtLast) / seconds
         last = ContinuousClock.now

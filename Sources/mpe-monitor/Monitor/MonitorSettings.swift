@@ -92,6 +92,10 @@ struct MonitorSettings {
     }
 
     /// Seconds dead letters are kept (nil: for ever).
+    /// Whether any retention is set: the monitor then prunes after each checkpoint, and while
+    /// idle every `checkpointMaxAge`.
+    var retains: Bool { examplesRetention != nil || resolvedDeadLetterRetention != nil || alertRetention != nil }
+
     var resolvedDeadLetterRetention: TimeInterval? {
         switch deadLetterRetention {
         case .asExamples: examplesRetention

@@ -429,13 +429,14 @@ public final class AuditLog: Sendable {
         try read { db in
             try Row.fetchAll(db, sql: """
                 SELECT * FROM (
-                    SELECT id, topic, partition, offset, payload_prefix, payload_length, reason, time, epoch
+                    SELECT id, topic, partition, offset, payload_prefix, payload_length, reason, time, epoch, message_time
                     FROM dead_letters WHERE time >= ? ORDER BY id DESC LIMIT ?
                 ) ORDER BY id
                 """, arguments: [Self.seconds(since), limit ?? -1]).map { row in
                 let prefix: Data = row[4]
                 return DeadLetterRecord(position: MessagePosition(topic: row[1], partition: row[2], offset: row[3], epoch: row[8]),
-                                        payloadPrefix: [UInt8](prefix), payloadLength: row[5], reason: row[6], time: Self.date(row[7]))
+                                        payloadPrefix: [UInt8](prefix), payloadLength: row[5], reason: row[6], time: Self.date(row[7]),
+                                        messageTime: (row[9] as Double?).map(Self.date))
             }
         }
     }
@@ -487,7 +488,7 @@ public final class AuditLog: Sendable {
     /// The columns `example(_:)` reads, in its order. The id comes as its bytes (see `text(_:)`).
     static let exampleColumns = """
         CAST(example_id AS BLOB), topic, partition, offset, given_label, predicted_label, prequential_probability,
-        prequential_nll, label_quality, memorization, sensitivity, curvature, flagged, time, epoch
+        prequential_nll, label_quality, memorization, sensitivity, curvature, flagged, time, epoch, message_time
         """
 
     /// `top_suspects` over the rows written at or after `?1`, at most `?2` of them. The rows
@@ -538,7 +539,8 @@ public final class AuditLog: Sendable {
             exampleID: text(row[0]), position: MessagePosition(topic: row[1], partition: row[2], offset: row[3], epoch: row[14]),
             givenLabel: real(row[4]), predictedLabel: real(row[5]), prequentialProbability: real(row[6]),
             prequentialNLL: real(row[7]), labelQuality: real(row[8]), memorization: real(row[9]),
-            sensitivity: real(row[10]), curvature: real(row[11]), flagged: row[12], time: date(row[13]))
+            sensitivity: real(row[10]), curvature: real(row[11]), flagged: row[12], time: date(row[13]),
+            messageTime: (row[15] as Double?).map(date))
     }
 
     private static func generalization(_ row: Row) -> GeneralizationRecord {

@@ -34,12 +34,16 @@ public struct ExampleRecord: Sendable, Equatable {
     public var flagged: Bool
     /// When the message was processed.
     public var time: Date
+    /// The message's Kafka timestamp (set by its producer, or by the broker where the topic
+    /// says so); nil when it had none. Data time, where `time` is processing time: the two
+    /// differ by however far behind the monitor was.
+    public var messageTime: Date?
 
     /// A row for one processed message.
     public init(
         exampleID: String, position: MessagePosition, givenLabel: Double, predictedLabel: Double,
         prequentialProbability: Double, prequentialNLL: Double, labelQuality: Double, memorization: Double,
-        sensitivity: Double, curvature: Double, flagged: Bool = false, time: Date = Date()
+        sensitivity: Double, curvature: Double, flagged: Bool = false, time: Date = Date(), messageTime: Date? = nil
     ) {
         self.exampleID = exampleID
         self.position = position
@@ -53,6 +57,7 @@ public struct ExampleRecord: Sendable, Equatable {
         self.curvature = curvature
         self.flagged = flagged
         self.time = time
+        self.messageTime = messageTime
     }
 }
 
@@ -248,32 +253,38 @@ public struct DeadLetterRecord: Sendable, Equatable {
     public var reason: String
     /// When it was refused.
     public var time: Date
+    /// The message's Kafka timestamp; nil when it had none (see `ExampleRecord.messageTime`).
+    public var messageTime: Date?
 
     /// A dead letter keeping at most `prefixCapacity` bytes of `payload`.
-    public init(position: MessagePosition, payload: UnsafeRawBufferPointer, reason: String, time: Date = Date()) {
+    public init(position: MessagePosition, payload: UnsafeRawBufferPointer, reason: String, time: Date = Date(), messageTime: Date? = nil) {
         self.position = position
         payloadPrefix = Array(payload.prefix(Self.prefixCapacity))
         payloadLength = payload.count
         self.reason = reason
         self.time = time
+        self.messageTime = messageTime
     }
 
     /// A dead letter keeping at most `prefixCapacity` bytes of `payload`.
-    public init(position: MessagePosition, payload: [UInt8], reason: String, time: Date = Date()) {
+    public init(position: MessagePosition, payload: [UInt8], reason: String, time: Date = Date(), messageTime: Date? = nil) {
         self.position = position
         payloadPrefix = Array(payload.prefix(Self.prefixCapacity))
         payloadLength = payload.count
         self.reason = reason
         self.time = time
+        self.messageTime = messageTime
     }
 
     /// A dead letter as read back from the log.
-    public init(position: MessagePosition, payloadPrefix: [UInt8], payloadLength: Int, reason: String, time: Date) {
+    public init(position: MessagePosition, payloadPrefix: [UInt8], payloadLength: Int, reason: String, time: Date,
+                messageTime: Date? = nil) {
         self.position = position
         self.payloadPrefix = payloadPrefix
         self.payloadLength = payloadLength
         self.reason = reason
         self.time = time
+        self.messageTime = messageTime
     }
 }
 

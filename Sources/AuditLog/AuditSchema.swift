@@ -72,6 +72,12 @@ import GRDB
 /// latest time among them, indexed by `time`. Reads since a time start at the first batch
 /// that may hold a row of theirs. Derived, not history: rows go as retention prunes examples.
 ///
+/// Migration `v11` (every time in the log was processing time, so "what did the data of last
+/// Tuesday look like" could not be asked of a monitor that had been behind, or restarted onto
+/// a backlog): `message_time` (REAL, NULL when the message had none, and in rows written
+/// before) on `examples` and `dead_letters`: the message's Kafka timestamp, set by its
+/// producer or, where the topic says so, by the broker. Retention still counts from `time`.
+///
 /// Append-only is enforced by `BEFORE UPDATE` / `BEFORE DELETE` triggers that
 /// `RAISE(ABORT, '<table> is append-only')`, so no code path (nor a hand-typed `sqlite3`
 /// session) can rewrite history; the statement fails and nothing changes.
@@ -137,6 +143,10 @@ enum AuditSchema {
         }
         migrator.registerMigration("v10") { db in
             try db.execute(sql: v10)
+        }
+        migrator.registerMigration("v11") { db in
+            // ADD COLUMN neither rewrites the rows nor fires the append-only triggers.
+            try db.execute(sql: "ALTER TABLE examples ADD COLUMN message_time REAL; ALTER TABLE dead_letters ADD COLUMN message_time REAL")
         }
         return migrator
     }

@@ -18,8 +18,8 @@ import GRDBSQLite
 enum BatchWriter {
     static let insertExample = """
         INSERT INTO examples (example_id, topic, partition, offset, given_label, predicted_label, prequential_probability,
-                              prequential_nll, label_quality, memorization, sensitivity, curvature, flagged, time, epoch, id)
-        VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)
+                              prequential_nll, label_quality, memorization, sensitivity, curvature, flagged, time, epoch, id, message_time)
+        VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)
         """
 
     /// The id the next row of `table` must take, when the retention has emptied the table:
@@ -80,6 +80,7 @@ enum BatchWriter {
                 sqlite3_bind_int64(s, 13, e.flagged ? 1 : 0)
                 sqlite3_bind_double(s, 14, e.time.timeIntervalSince1970)
                 sqlite3_bind_int64(s, 15, e.position.epoch)
+                real(17, e.messageTime?.timeIntervalSince1970 ?? .nan)  // NULL: the message had no timestamp
                 // The id stays NULL (SQLite's choice) but for a seeded first row, bound once and
                 // unbound after it: bindings outlive `sqlite3_reset`, and every batch ends with
                 // `sqlite3_clear_bindings` (the defer above), so a batch starts with NULL.
@@ -166,8 +167,8 @@ enum BatchWriter {
 
         if !batch.deadLetters.isEmpty {
             let statement = try db.cachedStatement(sql: """
-                INSERT INTO dead_letters (topic, partition, offset, payload_prefix, payload_length, reason, time, epoch, id)
-                VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)
+                INSERT INTO dead_letters (topic, partition, offset, payload_prefix, payload_length, reason, time, epoch, id, message_time)
+                VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)
                 """)
             var seed = try seedID(.deadLetters, db: db)
             for d in batch.deadLetters {
@@ -176,7 +177,7 @@ enum BatchWriter {
                 let prefix = Data(d.payloadPrefix.prefix(DeadLetterRecord.prefixCapacity))
                 try statement.execute(arguments: [
                     d.position.topic, d.position.partition, d.position.offset, prefix, max(d.payloadLength, prefix.count),
-                    d.reason, d.time.timeIntervalSince1970, d.position.epoch, seed,
+                    d.reason, d.time.timeIntervalSince1970, d.position.epoch, seed, finite(d.messageTime?.timeIntervalSince1970),
                 ])
                 seed = nil
             }

@@ -106,11 +106,11 @@ struct QueryTable {
             }
         case .suspects:
             columns = ["example_id", "label_quality", "given_label", "predicted_label", "memorization", "sensitivity", "curvature",
-                       "topic", "partition", "offset", "epoch", "time"]
+                       "topic", "partition", "offset", "epoch", "time", "message_time"]
             rows = try log.suspects(since: since, limit: limit ?? 20).map { e in
                 [.text(e.exampleID), num(e.labelQuality), num(e.givenLabel), num(e.predictedLabel), num(e.memorization),
                  num(e.sensitivity), num(e.curvature), .text(e.position.topic), int(e.position.partition), int(e.position.offset),
-                 int(e.position.epoch), time(e.time)]
+                 int(e.position.epoch), time(e.time), e.messageTime.map(time) ?? .null]
             }
         case .generalization:
             columns = ["time", "examples_seen", "prequential_nll", "prequential_error", "recent_prequential_nll",
@@ -125,10 +125,10 @@ struct QueryTable {
                 [time(d.time), .text(d.detector), .text(d.series), num(d.statistic), num(d.threshold), num(d.value), int(d.examplesSeen)]
             }
         case .deadLetters:
-            columns = ["time", "topic", "partition", "offset", "epoch", "reason", "payload_length", "payload_prefix"]
+            columns = ["time", "message_time", "topic", "partition", "offset", "epoch", "reason", "payload_length", "payload_prefix"]
             rows = try log.deadLetters(since: since, limit: limit).map { d in
                 // The stored prefix as text; bytes that are not UTF-8 show as U+FFFD.
-                [time(d.time), .text(d.position.topic), int(d.position.partition), int(d.position.offset), int(d.position.epoch),
+                [time(d.time), d.messageTime.map(time) ?? .null, .text(d.position.topic), int(d.position.partition), int(d.position.offset), int(d.position.epoch),
                  .text(d.reason), int(d.payloadLength), .long(String(decoding: d.payloadPrefix, as: UTF8.self))]
             }
         case .events:

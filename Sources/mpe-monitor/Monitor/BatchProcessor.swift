@@ -30,6 +30,9 @@ struct BatchProcessor {
         /// nothing configured the dimension (to be said in the log: every message of another
         /// dimension is refused from then on).
         var dimensionFixedBy: (dimension: Int, exampleID: String, position: MessagePosition)?
+        /// The latest Kafka timestamp among the messages that produced rows (not those learned
+        /// again after a restart): how far behind the data the audit log is, once durable.
+        var newestMessageTime: Date?
     }
 
     let settings: LearnerSettings
@@ -95,6 +98,7 @@ struct BatchProcessor {
         var index = start
         var resumeAt: Int?
         var dimensionFixedBy: (dimension: Int, exampleID: String, position: MessagePosition)?
+        var newestMessageTime: Double?
         while index < batch.endIndex {
             let message = batch[index]
             index += 1
@@ -140,7 +144,15 @@ struct BatchProcessor {
             let durableEpoch = durableEpochs[tp, default: 0]
             let replay = epoch < durableEpoch || (epoch == durableEpoch && message.offset < durable[tp, default: -1])
             // Re-learned messages are already in the recorded order.
-            if !replay { audit.order.append(tp, epoch: epoch, offset: message.offset) }
+            var messageTime: Date?
+            if !replay {
+                audit.order.append(tp, epoch: epoch, offset: message.offset)
+                if let ms = message.timestampMilliseconds {
+                    let seconds = Double(ms) / 1000
+                    messageTime = Date(timeIntervalSince1970: seconds)
+                    newestMessageTime = max(newestMessageTime ?? seconds, seconds)
+                }
+            }
             let decoder = self.decoder
             let result: Result<ExampleMessage, ExampleDecodeError> = message.withValue { bytes in
                 do throws(ExampleDecodeError) { return .success(try decoder.decode(bytes)) } catch { return .failure(error) }
@@ -153,7 +165,10 @@ struct BatchProcessor {
                 // `description`, not "\(error)": interpolation looks the conformance up at run
                 // time, which (with a per-reason count, by reflection, that nothing read) was a
                 // fifth of the CPU under a flood of refused messages.
-                if !replay { Self.deadLetter(message, at: position, reason: error.description, now: now, audit: &audit, outgoing: &outgoing) }
+                if !replay {
+                    Self.deadLetter(message, at: position, messageTime: messageTime, reason: error.description, now: now, audit: &audit,
+                                    outgoing: &outgoing)
+                }
                 continue
             }
             if !hasLearner {
@@ -179,13 +194,16 @@ struct BatchProcessor {
                 report = r
             } catch {
                 // The learner refuses (e.g. a label outside the classes): a dead letter, not a crash.
-                if !replay { Self.deadLetter(message, at: position, reason: "\(error)", now: now, audit: &audit, outgoing: &outgoing) }
+                if !replay {
+                    Self.deadLetter(message, at: position, messageTime: messageTime, reason: "\(error)", now: now, audit: &audit,
+                                    outgoing: &outgoing)
+                }
                 continue
             }
             positions[report.step] = position
             if replay { continue }
-            Self.record(report, message: decoded, position: position, positions: positions, examplesMode: examplesMode, now: now,
-                        into: &audit, alerts: &outgoing.alerts)
+            Self.record(report, message: decoded, position: position, messageTime: messageTime, positions: positions,
+                        examplesMode: examplesMode, now: now, into: &audit, alerts: &outgoing.alerts)
         }
         prunePositions()
         if !checkpointed, audit.checkpoint == nil {
@@ -196,7 +214,7 @@ struct BatchProcessor {
         if audit.checkpoint != nil { checkpointed = true }
         audit.alerts = outgoing.alerts
         return Processed(audit: audit, outgoing: outgoing, messages: (resumeAt ?? index) - start, resumeAt: resumeAt,
-                         dimensionFixedBy: dimensionFixedBy)
+                         dimensionFixedBy: dimensionFixedBy, newestMessageTime: newestMessageTime.map(Date.init(timeIntervalSince1970:)))
     }
 
     /// Partition `tp` (re)starts at `offset` in its current epoch: the position goes into the
@@ -216,13 +234,15 @@ struct BatchProcessor {
     /// A refused message: a row in the audit log and a copy for the dead-letter topic.
     /// (This and `record` are static: called as methods from the mutating `process`, each call
     /// copied the whole processor, learner included.)
-    private static func deadLetter(_ message: KafkaMessage, at position: MessagePosition, reason: String, now: Date,
+    private static func deadLetter(_ message: KafkaMessage, at position: MessagePosition, messageTime: Date?, reason: String, now: Date,
                                    audit: inout AuditBatch, outgoing: inout Outgoing) {
-        message.withValue { audit.deadLetters.append(DeadLetterRecord(position: position, payload: $0, reason: reason, time: now)) }
+        message.withValue {
+            audit.deadLetters.append(DeadLetterRecord(position: position, payload: $0, reason: reason, time: now, messageTime: messageTime))
+        }
         outgoing.deadLetters.append((position, message.value, reason))
     }
 
-    private static func record(_ report: ExampleReport, message: ExampleMessage, position: MessagePosition,
+    private static func record(_ report: ExampleReport, message: ExampleMessage, position: MessagePosition, messageTime: Date?,
                                positions: [Int: MessagePosition], examplesMode: AuditLog.ExampleMode, now: Date,
                                into audit: inout AuditBatch, alerts: inout [AlertRecord]) {
         let s = report.scores
@@ -232,7 +252,7 @@ struct BatchProcessor {
                 exampleID: message.id, position: position, givenLabel: message.y, predictedLabel: s.looPredicted,
                 prequentialProbability: report.prequential.labelProbability, prequentialNLL: report.prequential.nll,
                 labelQuality: s.labelQuality, memorization: s.memorization, sensitivity: s.sensitivity,
-                curvature: s.curvature, flagged: flaggedHere, time: now))
+                curvature: s.curvature, flagged: flaggedHere, time: now, messageTime: messageTime))
         }
         // Firings of one detector on one series at this message: the LOO series is fed a whole
         // re-scoring at once, and a detector that fired and restarted can fire again within it.

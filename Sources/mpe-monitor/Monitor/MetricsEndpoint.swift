@@ -55,6 +55,12 @@ struct MonitorMetrics {
     /// Seconds since the newest checkpoint (since the start, before the first): past
     /// `monitor.checkpoint_max_age` plus a tick only while nothing has been learned since.
     let checkpointAge = Gauge(label: "mpe_checkpoint_age_seconds")
+    /// Seconds from the Kafka timestamp of the newest message of the last durable batch to
+    /// its commit: how far behind the data the audit log and alerts are. Under a backlog it is
+    /// the backlog's age, caught up the time from producer to audit log; where lag in
+    /// messages means little across topics of different rates, this is what to alert on.
+    /// Unchanged while no message arrives (negative only when the producer's clock is ahead).
+    let messageAge = Gauge(label: "mpe_message_age_seconds")
     let lag = Gauge(label: "mpe_consumer_lag")
     let prequentialNLL = Gauge(label: "mpe_prequential_nll")
     let looNLL = Gauge(label: "mpe_loo_predicted_nll")

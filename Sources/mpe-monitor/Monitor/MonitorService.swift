@@ -143,10 +143,12 @@ struct MonitorService: Service {
                 let job = auditBatch
                 let outgoing = processed.outgoing
                 let counts = BatchCounts(messages: processed.messages, learned: processor.examplesLearned - before, audit: auditBatch)
+                let newestMessageTime = processed.newestMessageTime
                 try await startWrite {
                     try self.persist(job, outgoing: outgoing, pending: pending, delivered: delivered, committer: committer, metrics: metrics)
                     totals.add(counts)
                     metrics.count(counts)
+                    if let newestMessageTime { metrics.messageAge.record(Date().timeIntervalSince(newestMessageTime)) }
                 }
                 record(metrics, processor: processor, started: batchStart)
                 start = processed.resumeAt

@@ -24,7 +24,8 @@ func makeBatch(_ start: Int, _ count: Int) -> [ExampleRecord] {
             exampleID: "ex\(i)", position: MessagePosition(topic: "labels", partition: Int32(i % 3), offset: Int64(i / 3)),
             givenLabel: Double(i % 10), predictedLabel: Double((i + 1) % 10), prequentialProbability: q,
             prequentialNLL: -log(q + 1e-9), labelQuality: q * 0.9, memorization: q * 0.1, sensitivity: q * 0.3,
-            curvature: q * 2, flagged: i % 100 == 0, time: now)
+            curvature: q * 2, flagged: i % 100 == 0, time: now,
+            messageTime: now.addingTimeInterval(-Double(i % 1000) / 1000))  // stamped by a producer a moment before
     }
 }
 
@@ -76,8 +77,8 @@ func benchRaw() throws -> Double {
     try exec("PRAGMA journal_mode = WAL; PRAGMA synchronous = \(durability == .full ? "FULL" : "NORMAL")")
     let insert = try prepare("""
         INSERT INTO examples (example_id, topic, partition, offset, given_label, predicted_label, prequential_probability,
-                              prequential_nll, label_quality, memorization, sensitivity, curvature, flagged, time)
-        VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)
+                              prequential_nll, label_quality, memorization, sensitivity, curvature, flagged, time, message_time)
+        VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)
         """)
     let upsert = try prepare("""
         INSERT INTO partition_offsets (topic, partition, next_offset, updated_at) VALUES (?, ?, ?, ?)
@@ -114,6 +115,7 @@ func benchRaw() throws -> Double {
                 real(insert, 12, e.curvature)
                 sqlite3_bind_int64(insert, 13, e.flagged ? 1 : 0)
                 sqlite3_bind_double(insert, 14, e.time.timeIntervalSince1970)
+                real(insert, 15, e.messageTime?.timeIntervalSince1970 ?? .nan)
                 try step(insert)
             }
             for (place, offset) in offsets.sorted(by: { $0.key < $1.key }) {

@@ -48,15 +48,27 @@ public final class AuditLog: Sendable {
         public static let defaultProcessingOrderStep = 200_000
         /// Open for reading only (no migration; fails unless the log exists and is current).
         public var readOnly: Bool
+        /// Bytes the write-ahead log (`-wal` file) is cut back to once it has been checkpointed
+        /// (SQLite `journal_size_limit`). The WAL grows past SQLite's 1000-page checkpoint
+        /// point while another connection holds a read transaction open (a `sqlite3` shell
+        /// inside BEGIN, a long query), since no frame after that reader's snapshot may be
+        /// checkpointed; without a limit the file then kept that size for as long as the
+        /// monitor ran (117 and 133 MB after a reader held for 3 s, README).
+        public var walSizeLimit: Int
+        /// The default `walSizeLimit`, 64 MiB: well above what a batch and SQLite's own
+        /// checkpoints leave there (about 4 MB plus one transaction), so the file is not cut
+        /// and grown again in normal running.
+        public static let defaultWALSizeLimit = 64 << 20
 
         /// Options; the defaults suit the running monitor.
         public init(examples: ExampleMode = .all, durability: Durability = .full, keepCheckpoints: Int = 3, readOnly: Bool = false,
-                    processingOrderStep: Int = Options.defaultProcessingOrderStep) {
+                    processingOrderStep: Int = Options.defaultProcessingOrderStep, walSizeLimit: Int = Options.defaultWALSizeLimit) {
             self.examples = examples
             self.durability = durability
             self.keepCheckpoints = keepCheckpoints
             self.processingOrderStep = processingOrderStep
             self.readOnly = readOnly
+            self.walSizeLimit = walSizeLimit
         }
     }
 
@@ -73,6 +85,9 @@ public final class AuditLog: Sendable {
         guard options.keepCheckpoints >= 1 else {
             throw AuditLogError(.invalidArgument, "keepCheckpoints must be at least 1, got \(options.keepCheckpoints)")
         }
+        guard options.walSizeLimit >= 0 else {
+            throw AuditLogError(.invalidArgument, "walSizeLimit must be at least 0, got \(options.walSizeLimit)")
+        }
         guard options.processingOrderStep >= 1 else {
             throw AuditLogError(.invalidArgument, "processingOrderStep must be at least 1, got \(options.processingOrderStep)")
         }
@@ -84,8 +99,11 @@ public final class AuditLog: Sendable {
         // lock briefly; wait for it rather than failing at once.
         configuration.busyMode = .timeout(10)
         let synchronous = options.durability == .full ? "FULL" : "NORMAL"
+        let walSizeLimit = options.walSizeLimit
         configuration.prepareDatabase { db in
-            try db.execute(sql: "PRAGMA synchronous = \(synchronous)")
+            // journal_size_limit is per connection and acts on the writer's: SQLite cuts the
+            // WAL back at the first commit after a checkpoint that took every frame.
+            try db.execute(sql: "PRAGMA synchronous = \(synchronous); PRAGMA journal_size_limit = \(walSizeLimit)")
         }
         do {
             pool = try DatabasePool(path: path, configuration: configuration)
@@ -114,6 +132,24 @@ public final class AuditLog: Sendable {
     /// Closes the database; later calls fail.
     public func close() throws {
         try mapErrors { try pool.close() }
+    }
+
+    /// The sizes of the log's files on disk, in bytes.
+    public struct FileSizes: Sendable, Equatable {
+        /// The database file.
+        public var database: Int64
+        /// The write-ahead log (`-wal`); 0 when there is none.
+        public var wal: Int64
+    }
+
+    /// The sizes of the log's files now (a file that is not there counts 0): for the gauges
+    /// an operator watches the disk and a stuck WAL by.
+    public func fileSizes() -> FileSizes {
+        func size(_ path: String) -> Int64 {
+            var info = stat()
+            return stat(path, &info) == 0 ? Int64(info.st_size) : 0
+        }
+        return FileSizes(database: size(path), wal: size(path + "-wal"))
     }
 
     // MARK: Writing

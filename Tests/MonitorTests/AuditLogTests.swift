@@ -746,6 +746,41 @@ struct AuditLogTests {
         }
     }
 
+    @Test("a WAL that a reader held from being checkpointed is cut back to its limit once the reader ends; fileSizes reads both files")
+    func walCutBack() throws {
+        let dir = try TemporaryLog()
+        let limit = 1 << 20
+        let log = try AuditLog(path: dir.path, options: .init(walSizeLimit: limit))
+        var next: Int64 = 0
+        func write(_ rows: Int) throws {
+            let batch = (0..<rows).map { i in example("w\(next + Int64(i))", offset: next + Int64(i)) }
+            next += Int64(rows)
+            try log.write(AuditBatch(examples: batch, nextOffsets: [labels0: next]))
+        }
+        try write(100)
+        // Another connection holds a read transaction open, as a sqlite3 shell inside BEGIN
+        // would: no frame written after its snapshot can be checkpointed, so the WAL grows.
+        var shell = Configuration()
+        shell.allowsUnsafeTransactions = true  // a transaction left open across accesses, as the shell's
+        let reader = try DatabaseQueue(path: dir.path, configuration: shell)
+        try reader.inDatabase { db in
+            try db.execute(sql: "BEGIN")
+            #expect(try Int.fetchOne(db, sql: "SELECT count(*) FROM examples") == 100)
+        }
+        for _ in 0..<20 { try write(2000) }
+        let held = log.fileSizes()
+        #expect(held.wal > 4 * Int64(limit), "WAL \(held.wal) bytes while the reader held it")
+        try reader.inDatabase { db in try db.execute(sql: "COMMIT") }
+        try reader.close()
+        try write(100)  // its commit checkpoints every frame, the reader being gone
+        try write(100)  // and the next starts the WAL over, cutting the file back
+        let after = log.fileSizes()
+        #expect(after.wal > 0 && after.wal <= Int64(limit), "WAL \(after.wal) bytes after the reader ended (limit \(limit))")
+        var info = stat()
+        #expect(stat(dir.path, &info) == 0 && after.database == Int64(info.st_size) && after.database > held.database)
+        #expect(try log.count(.examples) == 40_300)
+    }
+
     @Test("a reader on another pool sees committed data while a write transaction is open (WAL)")
     func readerDuringWrite() throws {
         let dir = try TemporaryLog()

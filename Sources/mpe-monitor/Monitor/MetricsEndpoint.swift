@@ -61,6 +61,11 @@ struct MonitorMetrics {
     /// messages means little across topics of different rates, this is what to alert on.
     /// Unchanged while no message arrives (negative only when the producer's clock is ahead).
     let messageAge = Gauge(label: "mpe_message_age_seconds")
+    /// The audit log's database file and its write-ahead log, in bytes (read every 2 s): the
+    /// disk the log takes, and a WAL far past `AuditLog.Options.walSizeLimit` says another
+    /// connection holds a read transaction open, so SQLite cannot checkpoint it.
+    let auditDatabaseBytes = Gauge(label: "mpe_audit_log_bytes", dimensions: [("file", "database")])
+    let auditWALBytes = Gauge(label: "mpe_audit_log_bytes", dimensions: [("file", "wal")])
     let lag = Gauge(label: "mpe_consumer_lag")
     let prequentialNLL = Gauge(label: "mpe_prequential_nll")
     let looNLL = Gauge(label: "mpe_loo_predicted_nll")

@@ -121,7 +121,8 @@ struct MonitorCommand: AsyncParsableCommand {
         let audit: AuditLog
         do {
             audit = try AuditLog(path: settings.database, options: AuditLog.Options(
-                examples: settings.examples, processingOrderStep: max(AuditLog.Options.defaultProcessingOrderStep, 2 * settings.checkpointInterval)))
+                examples: settings.examples, processingOrderStep: max(AuditLog.Options.defaultProcessingOrderStep, 2 * settings.checkpointInterval),
+                walSizeLimit: settings.walSizeLimitMiB << 20))
         } catch {
             throw CommandFailure("audit log \(settings.database): \(error)")
         }

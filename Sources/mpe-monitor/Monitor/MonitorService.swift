@@ -91,6 +91,7 @@ struct MonitorService: Service {
         let totals = DurableTotals()
         var status = StatusReporter(interval: settings.statusInterval, totals: totals)
         var kafkaErrors = LogThrottle(interval: .seconds(settings.statusInterval))
+        var walWarnings = LogThrottle(interval: .seconds(600))
         var nextResend = ContinuousClock.now + .seconds(settings.alertResendInterval)
 
         // The write in flight; once its rows and offsets are durable it adds its batch to the
@@ -210,6 +211,7 @@ struct MonitorService: Service {
                 }
                 metrics.messagesSinceCheckpoint.record(sinceCheckpoint)
                 metrics.checkpointAge.record((now - checkpointedAt).seconds)
+                watchFiles(metrics: metrics, throttle: &walWarnings)
                 if let line = status.lineIfDue(processor: processor, lag: (try? consumer.lag()) ?? []) { log(line) }
                 continue loop
             case .ended:
@@ -408,6 +410,24 @@ struct MonitorService: Service {
             }
         } catch {
             logger.warning("pruning rows past the retention (\(ages)) failed (tried again after the next checkpoint): \(error)")
+        }
+    }
+
+    /// Sets the audit log's file-size gauges, and warns (through `throttle`) while the WAL is
+    /// far past the size SQLite cuts it back to: no checkpoint can take the frames after the
+    /// snapshot of a read transaction that another connection keeps open, so the file grows
+    /// with every batch until that reader ends, and only its owner can end it.
+    private func watchFiles(metrics: MonitorMetrics, throttle: inout LogThrottle) {
+        let sizes = audit.fileSizes()
+        metrics.auditDatabaseBytes.record(sizes.database)
+        metrics.auditWALBytes.record(sizes.wal)
+        let limit = audit.options.walSizeLimit
+        if sizes.wal > 4 * Int64(limit), throttle.record() != nil {
+            logger.warning("""
+                the audit log's write-ahead log \(audit.path)-wal is \(sizes.wal >> 20) MiB, past 4 times the \(limit >> 20) MiB it is cut back to: \
+                another connection is most likely holding a read transaction open (a sqlite3 shell inside BEGIN, a long query), and SQLite \
+                cannot checkpoint what was written after it; the file shrinks once that reader ends
+                """)
         }
     }
 

@@ -66,6 +66,9 @@ struct MonitorSettings {
     /// `/healthz` answer 503 (`MonitorHealth`). Well above a slow write's few seconds and
     /// SQLite's 10 s wait for a lock, after which the write fails and the monitor stops anyway.
     var stallTimeout = 60.0
+    /// MiB the audit log's write-ahead log is cut back to once checkpointed
+    /// (`AuditLog.Options.walSizeLimit`); past four times that the monitor warns.
+    var walSizeLimitMiB = AuditLog.Options.defaultWALSizeLimit >> 20
     /// How log records are written to standard error (`--log-format`).
     var logFormat: LogFormat = .text
     /// Seconds between comparisons of the partitions' log ends with the next offsets (a log
@@ -127,7 +130,8 @@ struct MonitorSettings {
         }
         if let monitor = try node.child("monitor") {
             try monitor.allowOnly(["db", "examples", "examples_retention", "dead_letter_retention", "alert_retention", "checkpoint_interval",
-                                   "checkpoint_max_age", "status_interval", "shutdown_timeout", "alert_resend_interval", "stall_timeout"])
+                                   "checkpoint_max_age", "status_interval", "shutdown_timeout", "alert_resend_interval", "stall_timeout",
+                                   "wal_size_limit_mib"])
             if let v = try monitor.string("db") { database = v }
             if let v = try monitor.choice("examples", AuditLog.ExampleMode.self) { examples = v }
             if let v = try monitor.string("examples_retention") { examplesRetention = try Self.retention(v, key: "monitor.examples_retention") }
@@ -141,6 +145,7 @@ struct MonitorSettings {
             if let v = try monitor.double("shutdown_timeout") { shutdownTimeout = v }
             if let v = try monitor.double("alert_resend_interval") { alertResendInterval = v }
             if let v = try monitor.double("stall_timeout") { stallTimeout = v }
+            if let v = try monitor.int("wal_size_limit_mib") { walSizeLimitMiB = v }
         }
     }
 
@@ -222,6 +227,9 @@ struct MonitorSettings {
         // call an idle monitor stalled between two passes.
         guard stallTimeout >= 5, stallTimeout.isFinite else {
             throw ConfigurationProblem(message: "monitor.stall_timeout must be a number of seconds of at least 5 (the idle loop passes every 2 s), got \(stallTimeout)")
+        }
+        guard (1...(1 << 20)).contains(walSizeLimitMiB) else {
+            throw ConfigurationProblem(message: "monitor.wal_size_limit_mib must be a whole number of MiB from 1 to 1048576, got \(walSizeLimitMiB)")
         }
     }
 }

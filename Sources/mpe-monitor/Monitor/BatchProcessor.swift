@@ -98,7 +98,7 @@ struct BatchProcessor {
         var index = start
         var resumeAt: Int?
         var dimensionFixedBy: (dimension: Int, exampleID: String, position: MessagePosition)?
-        var newestMessageTime: Double?
+        var newestMessageTime: Date?
         while index < batch.endIndex {
             let message = batch[index]
             index += 1
@@ -148,9 +148,9 @@ struct BatchProcessor {
             if !replay {
                 audit.order.append(tp, epoch: epoch, offset: message.offset)
                 if let ms = message.timestampMilliseconds {
-                    let seconds = Double(ms) / 1000
-                    messageTime = Date(timeIntervalSince1970: seconds)
-                    newestMessageTime = max(newestMessageTime ?? seconds, seconds)
+                    let time = Date(timeIntervalSince1970: Double(ms) / 1000)
+                    messageTime = time
+                    newestMessageTime = max(newestMessageTime ?? time, time)
                 }
             }
             let decoder = self.decoder
@@ -214,7 +214,7 @@ struct BatchProcessor {
         if audit.checkpoint != nil { checkpointed = true }
         audit.alerts = outgoing.alerts
         return Processed(audit: audit, outgoing: outgoing, messages: (resumeAt ?? index) - start, resumeAt: resumeAt,
-                         dimensionFixedBy: dimensionFixedBy, newestMessageTime: newestMessageTime.map(Date.init(timeIntervalSince1970:)))
+                         dimensionFixedBy: dimensionFixedBy, newestMessageTime: newestMessageTime)
     }
 
     /// Partition `tp` (re)starts at `offset` in its current epoch: the position goes into the

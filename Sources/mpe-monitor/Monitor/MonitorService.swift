@@ -415,8 +415,9 @@ struct MonitorService: Service {
 
     /// Sets the audit log's file-size gauges, and warns (through `throttle`) while the WAL is
     /// far past the size SQLite cuts it back to: no checkpoint can take the frames after the
-    /// snapshot of a read transaction that another connection keeps open, so the file grows
-    /// with every batch until that reader ends, and only its owner can end it.
+    /// snapshot of a read transaction that another connection keeps open, and cannot start
+    /// the file over while readers follow one another without a gap (dashboards polling with
+    /// long queries), so it grows with every batch until they stop; only their owners can.
     private func watchFiles(metrics: MonitorMetrics, throttle: inout LogThrottle) {
         let sizes = audit.fileSizes()
         metrics.auditDatabaseBytes.record(sizes.database)
@@ -425,8 +426,9 @@ struct MonitorService: Service {
         if sizes.wal > 4 * Int64(limit), throttle.record() != nil {
             logger.warning("""
                 the audit log's write-ahead log \(audit.path)-wal is \(sizes.wal >> 20) MiB, past 4 times the \(limit >> 20) MiB it is cut back to: \
-                another connection is most likely holding a read transaction open (a sqlite3 shell inside BEGIN, a long query), and SQLite \
-                cannot checkpoint what was written after it; the file shrinks once that reader ends
+                another connection is most likely holding a read transaction open (a sqlite3 shell inside BEGIN, a long query), or readers \
+                follow one another without a gap, and SQLite can neither checkpoint what was written after the oldest nor start the file \
+                over; the file shrinks two batches after that reader ends or the readers leave a gap
                 """)
         }
     }

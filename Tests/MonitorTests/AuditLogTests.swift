@@ -53,6 +53,17 @@ func expectedSuspects(_ rows: [ExampleRecord], since: Date? = nil) -> [Int64] {
 let labels0 = TopicPartition(topic: "labels", partition: 0)
 let labels1 = TopicPartition(topic: "labels", partition: 1)
 
+/// A log as an older build left it: migrated up to `version` only, with the rows `body` writes
+/// there (one transaction), then closed; the test opens it with the current schema.
+func olderLog(_ version: String, _ body: (Database) throws -> Void) throws -> TemporaryLog {
+    let log = try TemporaryLog()
+    let queue = try DatabaseQueue(path: log.path)
+    try AuditSchema.migrator.migrate(queue, upTo: version)
+    try queue.write(body)
+    try queue.close()
+    return log
+}
+
 /// Raw SQL on a second connection, as a `sqlite3` session would do it.
 @discardableResult
 func raw<T>(_ log: TemporaryLog, _ body: (Database) throws -> T) throws -> T {
@@ -128,10 +139,7 @@ struct AuditLogTests {
 
     @Test("a log written before log epochs (v1) upgrades in place: its rows and offsets are epoch 0")
     func upgradeFromV1() throws {
-        let dir = try TemporaryLog()
-        let queue = try DatabaseQueue(path: dir.path)
-        try AuditSchema.migrator.migrate(queue, upTo: "v1")
-        try queue.write { db in
+        let dir = try olderLog("v1") { db in
             try db.execute(sql: "INSERT INTO examples (example_id, topic, partition, offset, flagged, time) VALUES ('old', 'labels', 0, 0, 0, 0)")
             try db.execute(sql: "INSERT INTO partition_offsets (topic, partition, next_offset, updated_at) VALUES ('labels', 0, 1, 0)")
             try db.execute(sql: """
@@ -139,7 +147,6 @@ struct AuditLogTests {
                 VALUES (0, 1, '[{"topic":"labels","partition":0,"next_offset":1}]', x'00')
                 """)
         }
-        try queue.close()
         let log = try AuditLog(path: dir.path)
         let labels = TopicPartition(topic: "labels", partition: 0)
         #expect(try log.epochs() == [labels: 0])
@@ -386,10 +393,7 @@ struct AuditLogTests {
 
     @Test("a v6 log migrates to v7 keeping its retention records: its pruned example rows stay pruned, its newer rows protected")
     func upgradeFromV6() throws {
-        let dir = try TemporaryLog()
-        let queue = try DatabaseQueue(path: dir.path)
-        try AuditSchema.migrator.migrate(queue, upTo: "v6")
-        try queue.write { db in
+        let dir = try olderLog("v6") { db in
             for offset in 0..<4 {
                 try db.execute(sql: "INSERT INTO examples (example_id, topic, partition, epoch, offset, flagged, time) VALUES (?, 'labels', 0, 0, ?, 0, 0)",
                                arguments: ["e\(offset)", offset])
@@ -401,7 +405,6 @@ struct AuditLogTests {
                 try db.execute(sql: "INSERT INTO retention (table_name, up_to_id, rows_deleted, older_than, time) VALUES ('dead_letters', 1, 0, 0, 0)")
             }
         }
-        try queue.close()
         let log = try AuditLog(path: dir.path)
         #expect(try log.count(.examples) == 2)
         #expect(try log.count(.retention) == 1)
@@ -501,10 +504,7 @@ struct AuditLogTests {
 
     @Test("a v7 log's checkpoints, without order_id, keep its whole processing order until they are pruned")
     func upgradeFromV7() throws {
-        let dir = try TemporaryLog()
-        let queue = try DatabaseQueue(path: dir.path)
-        try AuditSchema.migrator.migrate(queue, upTo: "v7")
-        try queue.write { db in
+        let dir = try olderLog("v7") { db in
             for offset in 0..<3 {
                 try db.execute(sql: "INSERT INTO processing_order (topic, partition, epoch, first_offset, count) VALUES ('labels', 0, 0, ?, 1)",
                                arguments: [offset])
@@ -514,7 +514,6 @@ struct AuditLogTests {
                 VALUES (0, 3, '[{"topic":"labels","partition":0,"next_offset":3,"epoch":0}]', x'00')
                 """)
         }
-        try queue.close()
         let log = try AuditLog(path: dir.path)
         try raw(dir) { db throws in
             #expect(throws: DatabaseError.self) { try db.execute(sql: "DELETE FROM processing_order WHERE id = 1") }
@@ -715,10 +714,7 @@ struct AuditLogTests {
 
     @Test("a v8 log migrates to v9 keeping its retention records, its alerts still append-only until a record covers them")
     func upgradeFromV8() throws {
-        let dir = try TemporaryLog()
-        let queue = try DatabaseQueue(path: dir.path)
-        try AuditSchema.migrator.migrate(queue, upTo: "v8")
-        try queue.write { db in
+        let dir = try olderLog("v8") { db in
             try db.execute(sql: """
                 INSERT INTO retention (table_name, up_to_id, rows_deleted, older_than, time) VALUES ('examples', 7, 7, 1, 2);
                 INSERT INTO retention (table_name, up_to_id, rows_deleted, older_than, time) VALUES ('dead_letters', 3, 3, 1, 2);
@@ -729,7 +725,6 @@ struct AuditLogTests {
                 try db.execute(sql: "INSERT INTO retention (table_name, up_to_id, rows_deleted, older_than, time) VALUES ('alerts', 1, 1, 0, 0)")
             }
         }
-        try queue.close()
         _ = try AuditLog(path: dir.path)
         try raw(dir) { db throws in
             let rows = try Row.fetchAll(db, sql: "SELECT table_name, up_to_id, rows_deleted, older_than, time FROM retention ORDER BY id")
@@ -929,20 +924,14 @@ struct AuditLogTests {
     @Test("a v9 log migrates to v10 with one batch row covering its example rows, timed by their latest")
     func upgradeFromV9() throws {
         for withRows in [true, false] {
-            let dir = try TemporaryLog()
-            let queue = try DatabaseQueue(path: dir.path)
-            try AuditSchema.migrator.migrate(queue, upTo: "v9")
-            if withRows {
-                try queue.write { db in
-                    for (offset, time) in [(0, 50.0), (1, 10.0), (2, 30.0)] {
-                        try db.execute(sql: """
-                            INSERT INTO examples (example_id, topic, partition, offset, label_quality, flagged, time)
-                            VALUES (?, 'labels', 0, ?, ?, 0, ?)
-                            """, arguments: ["old\(offset)", offset, Double(offset) / 10, time])
-                    }
+            let dir = try olderLog("v9") { db in
+                for (offset, time) in withRows ? [(0, 50.0), (1, 10.0), (2, 30.0)] : [] {
+                    try db.execute(sql: """
+                        INSERT INTO examples (example_id, topic, partition, offset, label_quality, flagged, time)
+                        VALUES (?, 'labels', 0, ?, ?, 0, ?)
+                        """, arguments: ["old\(offset)", offset, Double(offset) / 10, time])
                 }
             }
-            try queue.close()
             // A reader does not migrate: it says what is missing and what applies it.
             let refused = #expect(throws: AuditLogError.self) { try AuditLog(path: dir.path, options: .init(readOnly: true)) }
             // Later migrations follow v10 in the list; the test names only the one it is about.
@@ -962,16 +951,12 @@ struct AuditLogTests {
 
     @Test("message times: stored beside the processing time, NULL without one, read back by suspects and dead letters; a v10 log gains the column")
     func messageTimes() throws {
-        let dir = try TemporaryLog()
-        let queue = try DatabaseQueue(path: dir.path)
-        try AuditSchema.migrator.migrate(queue, upTo: "v10")
-        try queue.write { db in
+        let dir = try olderLog("v10") { db in
             try db.execute(sql: """
                 INSERT INTO examples (example_id, topic, partition, offset, label_quality, flagged, time) VALUES ('old', 'labels', 0, 0, 0.05, 0, 10);
                 INSERT INTO dead_letters (topic, partition, offset, payload_prefix, payload_length, reason, time) VALUES ('labels', 0, 1, x'00', 1, 'bad', 10);
                 """)
         }
-        try queue.close()
         let log = try AuditLog(path: dir.path)
         let produced = Date(timeIntervalSince1970: 1_749_999_000.125)  // millisecond precision, as Kafka gives
         var stamped = example("stamped", offset: 2, quality: 0.1)

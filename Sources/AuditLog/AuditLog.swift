@@ -402,7 +402,7 @@ public final class AuditLog: Sendable {
             try Row.fetchAll(db, sql: """
                 SELECT * FROM (
                     SELECT id, alert_id, kind, CAST(example_id AS BLOB), topic, partition, offset, given_label, predicted_label,
-                           label_quality, memorization, sensitivity, curvature, examples_seen, reason, time, epoch
+                           label_quality, memorization, sensitivity, curvature, examples_seen, reason, time, epoch, message_time
                     FROM alerts WHERE time >= ? AND (? IS NULL OR kind = ?) ORDER BY id DESC LIMIT ?
                 ) ORDER BY id
                 """, arguments: [Self.seconds(since), kind?.rawValue, kind?.rawValue, limit ?? -1]).map(Self.alert)
@@ -567,7 +567,7 @@ public final class AuditLog: Sendable {
         return AlertRecord(
             alertID: row[1], kind: known, exampleID: (row[3] as Data?).map(text), position: position, givenLabel: row[7], predictedLabel: row[8],
             labelQuality: row[9], memorization: row[10], sensitivity: row[11], curvature: row[12], examplesSeen: row[13],
-            reason: row[14], time: date(row[15]))
+            reason: row[14], time: date(row[15]), messageTime: (row[17] as Double?).map(date))
     }
 
     private static func example(_ row: Row) -> ExampleRecord {

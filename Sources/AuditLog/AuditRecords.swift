@@ -100,13 +100,16 @@ public struct AlertRecord: Sendable, Equatable {
     public var reason: String
     /// When the alert was raised.
     public var time: Date
+    /// The Kafka timestamp of the example's message (see `ExampleRecord.messageTime`); nil for
+    /// drift alerts, a message without one, or an arrival no longer known.
+    public var messageTime: Date?
 
     /// An alert.
     public init(
         alertID: String, kind: AlertKind, exampleID: String? = nil, position: MessagePosition? = nil,
         givenLabel: Double? = nil, predictedLabel: Double? = nil, labelQuality: Double? = nil,
         memorization: Double? = nil, sensitivity: Double? = nil, curvature: Double? = nil,
-        examplesSeen: Int, reason: String, time: Date = Date()
+        examplesSeen: Int, reason: String, time: Date = Date(), messageTime: Date? = nil
     ) {
         self.alertID = alertID
         self.kind = kind
@@ -121,6 +124,7 @@ public struct AlertRecord: Sendable, Equatable {
         self.examplesSeen = examplesSeen
         self.reason = reason
         self.time = time
+        self.messageTime = messageTime
     }
 
     /// The id of an example alert: kind and the example's message position. Each kind is

@@ -75,8 +75,9 @@ import GRDB
 /// Migration `v11` (every time in the log was processing time, so "what did the data of last
 /// Tuesday look like" could not be asked of a monitor that had been behind, or restarted onto
 /// a backlog): `message_time` (REAL, NULL when the message had none, and in rows written
-/// before) on `examples` and `dead_letters`: the message's Kafka timestamp, set by its
-/// producer or, where the topic says so, by the broker. Retention still counts from `time`.
+/// before) on `examples`, `dead_letters` and `alerts` (the example's): the message's Kafka
+/// timestamp, set by its producer or, where the topic says so, by the broker. Retention
+/// still counts from `time`.
 ///
 /// Append-only is enforced by `BEFORE UPDATE` / `BEFORE DELETE` triggers that
 /// `RAISE(ABORT, '<table> is append-only')`, so no code path (nor a hand-typed `sqlite3`
@@ -146,7 +147,11 @@ enum AuditSchema {
         }
         migrator.registerMigration("v11") { db in
             // ADD COLUMN neither rewrites the rows nor fires the append-only triggers.
-            try db.execute(sql: "ALTER TABLE examples ADD COLUMN message_time REAL; ALTER TABLE dead_letters ADD COLUMN message_time REAL")
+            try db.execute(sql: """
+                ALTER TABLE examples ADD COLUMN message_time REAL;
+                ALTER TABLE dead_letters ADD COLUMN message_time REAL;
+                ALTER TABLE alerts ADD COLUMN message_time REAL
+                """)
         }
         return migrator
     }

@@ -106,8 +106,8 @@ enum BatchWriter {
         if !batch.alerts.isEmpty {
             let alert = try db.cachedStatement(sql: """
                 INSERT INTO alerts (alert_id, kind, example_id, topic, partition, offset, given_label, predicted_label,
-                                    label_quality, memorization, sensitivity, curvature, examples_seen, reason, time, epoch, id)
-                VALUES (?, ?, CAST(? AS TEXT), ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)
+                                    label_quality, memorization, sensitivity, curvature, examples_seen, reason, time, epoch, id, message_time)
+                VALUES (?, ?, CAST(? AS TEXT), ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)
                 ON CONFLICT (alert_id) DO NOTHING
                 """)
             let outbox = try db.cachedStatement(sql: "INSERT INTO alert_outbox (alert_id, payload) VALUES (?, ?)")
@@ -121,7 +121,7 @@ enum BatchWriter {
                     a.alertID, a.kind.rawValue, a.exampleID.map { Data($0.utf8) }, a.position?.topic, a.position?.partition, a.position?.offset,
                     finite(a.givenLabel), finite(a.predictedLabel), finite(a.labelQuality), finite(a.memorization),
                     finite(a.sensitivity), finite(a.curvature), a.examplesSeen, a.reason, a.time.timeIntervalSince1970,
-                    a.position?.epoch, seed,
+                    a.position?.epoch, seed, finite(a.messageTime?.timeIntervalSince1970),
                 ])
                 // An id already recorded is the same alert raised again (its id is kind and
                 // message position): after a broker lost data a restarted learner cannot replay

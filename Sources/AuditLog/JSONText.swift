@@ -47,7 +47,8 @@ extension AlertRecord {
     /// The JSON object published on the alerts topic (and stored in the outbox). Keys, in
     /// this order: `alert_id`, `kind`, `example_id`, `topic`, `partition`, `offset`, `epoch`
     /// (the partition's log epoch, 0 unless its log started over), `given_label`, `predicted_label`, `label_quality`, `memorization`, `sensitivity`,
-    /// `curvature`, `examples_seen`, `reason`, `time` (Unix seconds). Absent or non-finite
+    /// `curvature`, `examples_seen`, `reason`, `time` (Unix seconds, when raised),
+    /// `message_time` (Unix seconds: the example's Kafka timestamp). Absent or non-finite
     /// values are `null`. The same alert always renders to the same bytes.
     public var jsonPayload: String {
         var json = JSONText()
@@ -67,6 +68,7 @@ extension AlertRecord {
         json.field("examples_seen", Int64(examplesSeen))
         json.field("reason", reason)
         json.field("time", time.timeIntervalSince1970)
+        json.field("message_time", messageTime?.timeIntervalSince1970)
         return json.finish()
     }
 }

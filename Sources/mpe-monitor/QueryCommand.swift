@@ -98,11 +98,11 @@ struct QueryTable {
         switch subject {
         case .alerts:
             columns = ["time", "kind", "example_id", "topic", "partition", "offset", "epoch", "given_label", "predicted_label",
-                       "label_quality", "memorization", "curvature", "reason", "alert_id"]
+                       "label_quality", "memorization", "curvature", "reason", "alert_id", "message_time"]
             rows = try log.alerts(since: since, limit: limit).map { a in
                 [time(a.time), .text(a.kind.rawValue), a.exampleID.map(Cell.text) ?? .null, a.position.map { .text($0.topic) } ?? .null,
                  int(a.position?.partition), int(a.position?.offset), int(a.position?.epoch), num(a.givenLabel), num(a.predictedLabel), num(a.labelQuality),
-                 num(a.memorization), num(a.curvature), .text(a.reason), .text(a.alertID)]
+                 num(a.memorization), num(a.curvature), .text(a.reason), .text(a.alertID), a.messageTime.map(time) ?? .null]
             }
         case .suspects:
             columns = ["example_id", "label_quality", "given_label", "predicted_label", "memorization", "sensitivity", "curvature",

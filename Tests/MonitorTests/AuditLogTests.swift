@@ -949,12 +949,13 @@ struct AuditLogTests {
         }
     }
 
-    @Test("message times: stored beside the processing time, NULL without one, read back by suspects and dead letters; a v10 log gains the column")
+    @Test("message times: stored beside the processing time, NULL without one, read back by suspects, dead letters and alerts, published with the alert; a v10 log gains the columns")
     func messageTimes() throws {
         let dir = try olderLog("v10") { db in
             try db.execute(sql: """
                 INSERT INTO examples (example_id, topic, partition, offset, label_quality, flagged, time) VALUES ('old', 'labels', 0, 0, 0.05, 0, 10);
                 INSERT INTO dead_letters (topic, partition, offset, payload_prefix, payload_length, reason, time) VALUES ('labels', 0, 1, x'00', 1, 'bad', 10);
+                INSERT INTO alerts (alert_id, kind, reason, examples_seen, time) VALUES ('old', 'mislabeled', 'r', 1, 10);
                 """)
         }
         let log = try AuditLog(path: dir.path)
@@ -970,7 +971,10 @@ struct AuditLogTests {
                              time: t0, messageTime: produced),
             DeadLetterRecord(position: MessagePosition(topic: "labels", partition: 0, offset: 6), payload: [UInt8]("y".utf8), reason: "r", time: t0),
         ]
-        try log.write(AuditBatch(examples: [stamped, unstamped, farFuture], deadLetters: letters, nextOffsets: [labels0: 7]))
+        var stampedAlert = alert(offset: 2)
+        stampedAlert.messageTime = produced
+        try log.write(AuditBatch(examples: [stamped, unstamped, farFuture], alerts: [stampedAlert, alert(offset: 3)], deadLetters: letters,
+                                 nextOffsets: [labels0: 7]))
         let stored = try raw(dir) { db throws in
             try Row.fetchAll(db, sql: "SELECT example_id, message_time, time FROM examples ORDER BY id").map { row in
                 "\(row[0] as String) \((row[1] as Double?).map { "\($0)" } ?? "NULL") \(row[2] as Double)"
@@ -985,6 +989,10 @@ struct AuditLogTests {
         #expect(try log.suspects(since: t0).map(\.messageTime) == [produced, nil, nil])
         #expect(try log.deadLetters().map(\.messageTime) == [nil, produced, nil])
         #expect(try log.deadLetters().map(\.position.offset) == [1, 5, 6])
+        #expect(try log.alerts().map(\.messageTime) == [nil, produced, nil])
+        let published = try log.undeliveredAlerts().map { try JSONSerialization.jsonObject(with: Data($0.payload.utf8)) as? [String: Any] }
+        #expect(published.map { $0?["message_time"] as? Double } == [produced.timeIntervalSince1970, nil])
+        #expect(published.map { $0?.keys.contains("message_time") } == [true, true])  // null, not left out
     }
 
     @Test("non-finite numbers are stored as NULL and read back as NaN or nil")

@@ -52,7 +52,7 @@ struct BatchProcessor {
     /// Whether a checkpoint exists (restored, or produced here).
     private var checkpointed: Bool
     /// Where the examples still in memory came from, for re-scoring alerts (by arrival step).
-    private var positions: [Int: MessagePosition] = [:]
+    private var arrivals: [Int: Arrival] = [:]
     private let examplesMode: AuditLog.ExampleMode
     /// The offset each partition should deliver next: where it was asked to start, then one
     /// past the last message. A message below it means the broker's log went back (a broker
@@ -62,7 +62,7 @@ struct BatchProcessor {
     /// `starts` and `epochs`: where (offset and log epoch) each partition begins in this run;
     /// `durable` and `durableEpochs`: the stored next positions. `fromCheckpoint`: a checkpoint
     /// was restored (`restored` is nil when it was taken before the first example was learned).
-    init(settings: LearnerSettings, restored: OnlineLearner?, fromCheckpoint: Bool = false, positions: [Int: MessagePosition] = [:],
+    init(settings: LearnerSettings, restored: OnlineLearner?, fromCheckpoint: Bool = false, arrivals: [Int: Arrival] = [:],
          durable: [TopicPartition: Int64], durableEpochs: [TopicPartition: Int64] = [:],
          starts: [TopicPartition: Int64] = [:], epochs: [TopicPartition: Int64] = [:], examples: AuditLog.ExampleMode) {
         self.settings = settings
@@ -72,7 +72,7 @@ struct BatchProcessor {
         self.checkpointed = fromCheckpoint || restored != nil
         self.learner = restored
         self.hasLearner = restored != nil
-        self.positions = positions
+        self.arrivals = arrivals
         let dimension = restored?.configuration.inputDimension ?? settings.inputDimension
         self.decoder = ExampleDecoder(dimension: dimension, labels: settings.labels)
         self.durable = durable
@@ -143,15 +143,13 @@ struct BatchProcessor {
             expected[tp] = message.offset + 1
             let durableEpoch = durableEpochs[tp, default: 0]
             let replay = epoch < durableEpoch || (epoch == durableEpoch && message.offset < durable[tp, default: -1])
-            // Re-learned messages are already in the recorded order.
-            var messageTime: Date?
+            // Re-learned messages too: a re-scoring's alert on one of them carries its time.
+            let arrival = Arrival(position: position, timestampMilliseconds: message.timestampMilliseconds)
+            let messageTime = arrival.messageTime
             if !replay {
+                // Re-learned messages are already in the recorded order.
                 audit.order.append(tp, epoch: epoch, offset: message.offset)
-                if let ms = message.timestampMilliseconds {
-                    let time = Date(timeIntervalSince1970: Double(ms) / 1000)
-                    messageTime = time
-                    newestMessageTime = max(newestMessageTime ?? time, time)
-                }
+                if let messageTime { newestMessageTime = max(newestMessageTime ?? messageTime, messageTime) }
             }
             let decoder = self.decoder
             let result: Result<ExampleMessage, ExampleDecodeError> = message.withValue { bytes in
@@ -200,12 +198,12 @@ struct BatchProcessor {
                 }
                 continue
             }
-            positions[report.step] = position
+            arrivals[report.step] = arrival
             if replay { continue }
-            Self.record(report, message: decoded, position: position, messageTime: messageTime, positions: positions,
+            Self.record(report, message: decoded, position: position, messageTime: messageTime, arrivals: arrivals,
                         examplesMode: examplesMode, now: now, into: &audit, alerts: &outgoing.alerts)
         }
-        prunePositions()
+        pruneArrivals()
         if !checkpointed, audit.checkpoint == nil {
             // The first checkpoint with the first batch, learner or not: before it, a restart
             // could only read every partition from its beginning.
@@ -243,7 +241,7 @@ struct BatchProcessor {
     }
 
     private static func record(_ report: ExampleReport, message: ExampleMessage, position: MessagePosition, messageTime: Date?,
-                               positions: [Int: MessagePosition], examplesMode: AuditLog.ExampleMode, now: Date,
+                               arrivals: [Int: Arrival], examplesMode: AuditLog.ExampleMode, now: Date,
                                into audit: inout AuditBatch, alerts: inout [AlertRecord]) {
         let s = report.scores
         let flaggedHere = report.flags.contains { $0.exampleID != nil && $0.arrivalStep == report.step }
@@ -282,14 +280,14 @@ struct BatchProcessor {
             // An example flagged on arrival sits at this message; one flagged at a re-scoring
             // arrived earlier: its position comes from the arrival step (kept across restarts in
             // the checkpoint, so the id is the same as in a run that never stopped).
-            let at = flag.arrivalStep.flatMap { positions[$0] }
-            let alertID = at.map { AlertRecord.exampleAlertID(kind: kind, position: $0) }
+            let at = flag.arrivalStep.flatMap { arrivals[$0] }
+            let alertID = at.map { AlertRecord.exampleAlertID(kind: kind, position: $0.position) }
                 ?? "\(kind.rawValue)/step/\(flag.arrivalStep ?? report.step)"
             alerts.append(AlertRecord(
-                alertID: alertID, kind: kind, exampleID: flag.exampleID, position: at ?? position, givenLabel: flag.givenLabel,
+                alertID: alertID, kind: kind, exampleID: flag.exampleID, position: at?.position ?? position, givenLabel: flag.givenLabel,
                 predictedLabel: flag.predictedLabel, labelQuality: flag.scores?.labelQuality,
                 memorization: flag.scores?.memorization, sensitivity: flag.scores?.sensitivity,
-                curvature: flag.scores?.curvature, examplesSeen: report.step, reason: flag.reason, time: now))
+                curvature: flag.scores?.curvature, examplesSeen: report.step, reason: flag.reason, time: now, messageTime: at?.messageTime))
         }
         if let rescoring = report.rescoring {
             let g = rescoring.generalization
@@ -332,28 +330,28 @@ struct BatchProcessor {
             time: now)
     }
 
-    /// Keeps arrival positions for about two memory capacities: enough for every example a
-    /// window memory can still re-score. (A reservoir can hold older ones; their alerts then
-    /// fall back to an id by arrival step, which a replay reproduces as well.)
-    private mutating func prunePositions() {
+    /// Keeps arrivals for about two memory capacities: enough for every example a window
+    /// memory can still re-score. (A reservoir can hold older ones; their alerts then fall back
+    /// to an id by arrival step, which a replay reproduces as well, and carry no message time.)
+    private mutating func pruneArrivals() {
         guard let capacity = learner?.configuration.memory.capacity, let step = learner?.step else { return }
         let keep = 2 * capacity + 1
-        if positions.count > 2 * keep {
+        if arrivals.count > 2 * keep {
             let cutoff = step - keep
-            positions = positions.filter { $0.key >= cutoff }
+            arrivals = arrivals.filter { $0.key >= cutoff }
         }
     }
 
-    /// The learner's snapshot and the positions it may still need, for a checkpoint. Before the
+    /// The learner's snapshot and the arrivals it may still need, for a checkpoint. Before the
     /// first example is learned there is no learner (the first good example may fix the input
     /// dimension), and the checkpoint holds offsets only: a stream that opens with a flood of
     /// refused messages must still checkpoint, or a restart replays the whole flood and
     /// retention, never past the newest checkpoint, prunes none of its dead letters.
     private func checkpoint() -> [UInt8] {
-        guard let learner else { return MonitorCheckpoint(learner: [], positions: [:]).encoded() }
+        guard let learner else { return MonitorCheckpoint(learner: [], arrivals: [:]).encoded() }
         // Exactly the steps a window memory can still re-score, so that two runs that learned
         // the same examples write the same checkpoint whatever their batch boundaries were.
         let cutoff = learner.step - (2 * learner.configuration.memory.capacity + 1)
-        return MonitorCheckpoint(learner: learner.snapshot(), positions: positions.filter { $0.key >= cutoff }).encoded()
+        return MonitorCheckpoint(learner: learner.snapshot(), arrivals: arrivals.filter { $0.key >= cutoff }).encoded()
     }
 }

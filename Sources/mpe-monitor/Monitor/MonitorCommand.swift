@@ -131,7 +131,7 @@ struct MonitorCommand: AsyncParsableCommand {
         let durable = try audit.nextOffsets()
         let durableEpochs = try audit.epochs()
         var restored: OnlineLearner?
-        var restoredPositions: [Int: MessagePosition] = [:]
+        var restoredArrivals: [Int: Arrival] = [:]
         var restoredCheckpoint = false
         var starts: [TopicPartition: Int64] = [:]
         // A partition the checkpoint does not name starts from its log's beginning, in the
@@ -144,7 +144,7 @@ struct MonitorCommand: AsyncParsableCommand {
                 let saved = try MonitorCheckpoint(decoding: checkpoint.snapshot)
                 // Empty: taken before the first example was learned (offsets only).
                 restored = saved.learner.isEmpty ? nil : try OnlineLearner(restoring: saved.learner)
-                restoredPositions = saved.positions
+                restoredArrivals = saved.arrivals
                 restoredCheckpoint = true
             } catch {
                 throw CommandFailure("checkpoint \(checkpoint.id) in \(settings.database) cannot be restored: \(error)")
@@ -229,7 +229,7 @@ struct MonitorCommand: AsyncParsableCommand {
         let health = MonitorHealth(stallTimeout: .seconds(settings.stallTimeout))
         let monitor = MonitorService(settings: settings, learnerSettings: learnerSettings, consumer: consumer, producer: producer,
                                      audit: audit, logger: logger, untilDrained: untilDrained, restored: restored, restoredCheckpoint: restoredCheckpoint,
-                                     restoredPositions: restoredPositions, resume: resume, durable: durable,
+                                     restoredArrivals: restoredArrivals, resume: resume, durable: durable,
                                      durableEpochs: durableEpochs, startEpochs: startEpochs, partitions: partitions,
                                      replayOrder: replayOrder, health: health)
         var services: [ServiceGroupConfiguration.ServiceConfiguration] = []

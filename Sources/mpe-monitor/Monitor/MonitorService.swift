@@ -27,7 +27,7 @@ struct MonitorService: Service {
     let restored: OnlineLearner?
     /// A checkpoint was restored (`restored` is nil when it was taken before any example).
     let restoredCheckpoint: Bool
-    let restoredPositions: [Int: MessagePosition]
+    let restoredArrivals: [Int: Arrival]
     /// Where each partition resumes when (re)assigned: the checkpoint's offsets at start, then
     /// the next offset after what this run processed (shared with the rebalance callback).
     let resume: ResumeOffsets
@@ -53,7 +53,7 @@ struct MonitorService: Service {
     }
 
     func run() async throws {
-        var processor = BatchProcessor(settings: learnerSettings, restored: restored, fromCheckpoint: restoredCheckpoint, positions: restoredPositions,
+        var processor = BatchProcessor(settings: learnerSettings, restored: restored, fromCheckpoint: restoredCheckpoint, arrivals: restoredArrivals,
                                        durable: durable, durableEpochs: durableEpochs, starts: resume.current,
                                        epochs: startEpochs, examples: settings.examples)
         let audit = self.audit

@@ -510,6 +510,12 @@ public struct OnlineLearner: Sendable {
         return rescoring
     }
 
+    /// The arrival steps of the examples the memory holds: the only earlier examples a
+    /// re-scoring can flag. A window holds the last `capacity`; a reservoir holds some for as
+    /// long as the stream runs, so whoever maps steps back to where examples came from must
+    /// keep those, not just the recent ones.
+    public var rememberedArrivalSteps: ArraySlice<Int> { memory.arrivalSteps[0..<memory.count] }
+
     /// The scores of every remembered example as of its latest re-scoring.
     public var rememberedScores: [RescoredExample] {
         (0..<memory.count).map { RescoredExample(id: memory.ids[$0], arrivalStep: memory.arrivalSteps[$0], label: memory.labels[$0], scores: memory.latest[$0]) }

@@ -101,6 +101,31 @@ import Testing
         }
     }
 
+    /// `rememberedArrivalSteps` names exactly the examples held (checked through their ids,
+    /// which encode the arrival step), for a window (the last `capacity`, in closed form) and a
+    /// reservoir (which holds examples far older than that: the case the monitor must keep
+    /// the arrivals of).
+    @Test(arguments: [MemoryPolicy.window, .reservoir])
+    func rememberedArrivalStepsAreTheHeldExamples(policy: MemoryPolicy) throws {
+        let capacity = 20
+        var learner = try OnlineLearner(configuration: LearnerConfiguration(
+            model: .softmax, inputDimension: 5, classes: 3, family: .diagonal,
+            memory: .init(capacity: capacity, policy: policy, rescoreInterval: 7)))
+        let (xs, ys) = Synthetic.classification(n: 300, d: 5, classes: 3, seed: 5)
+        for i in xs.indices {
+            let report = try learner.learn(LabeledExample(id: "e\(i)", x: xs[i], y: Double(ys[i])))
+            #expect(report.step == i + 1)
+        }
+        let steps = Array(learner.rememberedArrivalSteps)
+        let fromIDs = learner.rememberedScores.compactMap { Int($0.id.dropFirst()).map { $0 + 1 } }
+        #expect(steps.count == capacity)
+        #expect(steps == fromIDs)
+        switch policy {
+        case .window: #expect(Set(steps) == Set((300 - capacity + 1)...300))
+        case .reservoir: #expect(steps.contains { $0 < 300 - 2 * capacity }, "\(steps.sorted())")
+        }
+    }
+
     @Test func windowKeepsTheMostRecentAndReservoirIsUniform() {
         var random = RandomSource(seed: 1)
         var window = ExampleMemory(capacity: 10, columns: 1, policy: .window)

@@ -279,12 +279,15 @@ struct BatchProcessor {
             }
             // An example flagged on arrival sits at this message; one flagged at a re-scoring
             // arrived earlier: its position comes from the arrival step (kept across restarts in
-            // the checkpoint, so the id is the same as in a run that never stopped).
+            // the checkpoint, so the id is the same as in a run that never stopped). Only a
+            // checkpoint written before every held example's arrival was kept can leave one
+            // unknown: that alert then has an id by arrival step and no position, rather than
+            // the position of the message that happened to trigger the re-scoring.
             let at = flag.arrivalStep.flatMap { arrivals[$0] }
             let alertID = at.map { AlertRecord.exampleAlertID(kind: kind, position: $0.position) }
                 ?? "\(kind.rawValue)/step/\(flag.arrivalStep ?? report.step)"
             alerts.append(AlertRecord(
-                alertID: alertID, kind: kind, exampleID: flag.exampleID, position: at?.position ?? position, givenLabel: flag.givenLabel,
+                alertID: alertID, kind: kind, exampleID: flag.exampleID, position: at?.position, givenLabel: flag.givenLabel,
                 predictedLabel: flag.predictedLabel, labelQuality: flag.scores?.labelQuality,
                 memorization: flag.scores?.memorization, sensitivity: flag.scores?.sensitivity,
                 curvature: flag.scores?.curvature, examplesSeen: report.step, reason: flag.reason, time: now, messageTime: at?.messageTime))
@@ -330,16 +333,25 @@ struct BatchProcessor {
             time: now)
     }
 
-    /// Keeps arrivals for about two memory capacities: enough for every example a window
-    /// memory can still re-score. (A reservoir can hold older ones; their alerts then fall back
-    /// to an id by arrival step, which a replay reproduces as well, and carry no message time.)
+    /// Drops the arrivals of examples the memory no longer holds, once there are twice as many
+    /// as it can hold (so a batch prunes at most once per `capacity` messages, not per message).
+    /// Only examples in memory can be flagged at a re-scoring. A cutoff by age would not do: a
+    /// reservoir holds some examples for as long as the stream runs, and their alerts then
+    /// named the message being learned when the re-scoring ran, and differed between a run
+    /// that was restarted and one that was not (e2e `reservoir`).
     private mutating func pruneArrivals() {
-        guard let capacity = learner?.configuration.memory.capacity, let step = learner?.step else { return }
-        let keep = 2 * capacity + 1
-        if arrivals.count > 2 * keep {
-            let cutoff = step - keep
-            arrivals = arrivals.filter { $0.key >= cutoff }
+        guard let capacity = learner?.configuration.memory.capacity, arrivals.count > 2 * capacity, let learner else { return }
+        arrivals = Self.held(arrivals, by: learner)
+    }
+
+    /// The arrivals of the examples `learner`'s memory holds.
+    private static func held(_ arrivals: [Int: Arrival], by learner: OnlineLearner) -> [Int: Arrival] {
+        var held: [Int: Arrival] = [:]
+        held.reserveCapacity(learner.rememberedArrivalSteps.count)
+        for step in learner.rememberedArrivalSteps {
+            if let arrival = arrivals[step] { held[step] = arrival }
         }
+        return held
     }
 
     /// The learner's snapshot and the arrivals it may still need, for a checkpoint. Before the
@@ -349,9 +361,8 @@ struct BatchProcessor {
     /// retention, never past the newest checkpoint, prunes none of its dead letters.
     private func checkpoint() -> [UInt8] {
         guard let learner else { return MonitorCheckpoint(learner: [], arrivals: [:]).encoded() }
-        // Exactly the steps a window memory can still re-score, so that two runs that learned
-        // the same examples write the same checkpoint whatever their batch boundaries were.
-        let cutoff = learner.step - (2 * learner.configuration.memory.capacity + 1)
-        return MonitorCheckpoint(learner: learner.snapshot(), arrivals: arrivals.filter { $0.key >= cutoff }).encoded()
+        // Exactly the examples the memory holds, so that two runs that learned the same
+        // examples write the same checkpoint whatever their batch boundaries were.
+        return MonitorCheckpoint(learner: learner.snapshot(), arrivals: Self.held(arrivals, by: learner)).encoded()
     }
 }

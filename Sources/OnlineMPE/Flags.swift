@@ -87,7 +87,9 @@ struct ClassThresholds: Sendable, Equatable {
 /// The flag rules of the learner: thresholds and streaming quantiles learned from arrivals,
 /// applied to arrivals and to re-scored memory examples alike.
 struct FlagRules: Sendable, Equatable {
-    let settings: FlagSettings
+    /// Its quantiles are fixed at creation (the estimators track them); `OnlineLearner`
+    /// replaces the warm-up and the margin.
+    var settings: FlagSettings
     let model: ModelKind
     var thresholds: ClassThresholds
     var memorization: StreamingQuantile

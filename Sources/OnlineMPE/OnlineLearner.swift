@@ -7,7 +7,9 @@ import Glibc
 /// A value type with no I/O: the caller feeds examples and decides what to do with reports.
 /// `snapshot()` captures every bit of state, and `init(restoring:)` continues bit-identically.
 public struct OnlineLearner: Sendable {
-    public let configuration: LearnerConfiguration
+    /// The settings it was created with, but for the alert settings `adoptAlertSettings` may
+    /// have replaced since.
+    public private(set) var configuration: LearnerConfiguration
     let layer: OutputLayer
     var posterior: any PosteriorFamily
     var random: RandomSource
@@ -508,6 +510,31 @@ public struct OnlineLearner: Sendable {
         let rescoring = rescore(workspace: &ws, scheduled: false).rescoring
         workspace = consume ws
         return rescoring
+    }
+
+    /// Takes from `configured` the settings that only decide when an alert is raised: the flag
+    /// warm-up, the mislabeled margin and the drift detectors' parameters, none of which any
+    /// learned quantity depends on. So a learner restored after months of learning can be made
+    /// more or less talkative without starting over. The Page–Hinkley sums and ADWIN windows
+    /// are kept: a new δ or λ applies from here on. Everything else stays as it was created,
+    /// including the flag quantiles (each streaming estimate tracks the one quantile it was
+    /// made for) and whatever the posterior or the memory depend on. `configured` is expected
+    /// to be valid (`LearnerConfiguration.validate`).
+    public mutating func adoptAlertSettings(from configured: LearnerConfiguration) {
+        configuration.flags.warmup = configured.flags.warmup
+        configuration.flags.mislabeledMargin = configured.flags.mislabeledMargin
+        configuration.drift = configured.drift
+        rules.settings = configuration.flags
+        let d = configuration.drift
+        func adopt(_ detector: inout PageHinkley) {
+            detector.delta = d.pageHinkleyDelta
+            detector.threshold = d.pageHinkleyThreshold
+            detector.minimumCount = d.pageHinkleyMinimum
+        }
+        adopt(&prequentialPageHinkley)
+        adopt(&looPageHinkley)
+        prequentialADWIN.delta = d.adwinDelta
+        looADWIN.delta = d.adwinDelta
     }
 
     /// The arrival steps of the examples the memory holds: the only earlier examples a

@@ -89,6 +89,49 @@ import Testing
         #expect(distinct)
     }
 
+    /// Alert settings adopted by a restored learner change what it flags and when its
+    /// Page–Hinkley detectors fire, never what it learns: its posterior stays bit-identical to
+    /// that of the run that kept the old ones; settings outside the alert settings are not
+    /// adopted; the next snapshot carries what was.
+    @Test func restoredLearnerAdoptsAlertSettingsAndLearnsTheSame() throws {
+        var touchy = LearnerConfiguration(model: .softmax, inputDimension: 5, classes: 3, family: .diagonal,
+                                          memory: .init(capacity: 20, rescoreInterval: 7), flags: .init(warmup: 10))
+        touchy.drift = DriftSettings(pageHinkleyDelta: 0, pageHinkleyThreshold: 0.5, pageHinkleyMinimum: 5)
+        var quiet = touchy
+        quiet.flags.warmup = 1_000_000
+        quiet.flags.mislabeledMargin = 0.5
+        quiet.drift = DriftSettings(pageHinkleyDelta: 0.1, pageHinkleyThreshold: 1e9, pageHinkleyMinimum: 50, adwinDelta: 0.01)
+        // Not alert settings: left as the learner was created.
+        quiet.priorPrecision = touchy.priorPrecision * 2
+        quiet.flags.memorizationQuantile = 0.5
+        quiet.memory.rescoreInterval = 3
+        let examples = stream(touchy)
+        var straight = try OnlineLearner(configuration: touchy)
+        for example in examples[..<150] { _ = try straight.learn(example) }
+        var adopted = try OnlineLearner(restoring: straight.snapshot())
+        adopted.adoptAlertSettings(from: quiet)
+
+        var expected = touchy
+        expected.flags.warmup = quiet.flags.warmup
+        expected.flags.mislabeledMargin = quiet.flags.mislabeledMargin
+        expected.drift = quiet.drift
+        #expect(adopted.configuration == expected)
+
+        var straightFlags = 0, straightPageHinkley = 0
+        for example in examples[150...] {
+            let a = try straight.learn(example), b = try adopted.learn(example)
+            straightFlags += a.flags.filter { $0.kind != .generalizationDrift }.count
+            straightPageHinkley += a.drift.filter { $0.detector == .pageHinkley }.count
+            #expect(b.flags.allSatisfy { $0.kind == .generalizationDrift })
+            #expect(b.drift.allSatisfy { $0.detector != .pageHinkley })
+        }
+        #expect(straightFlags > 0, "the test stream must raise example flags under the old settings")
+        #expect(straightPageHinkley > 0, "the test stream must fire Page-Hinkley under the old settings")
+        #expect(adopted.mean == straight.mean)
+        #expect(adopted.step == straight.step)
+        #expect(try OnlineLearner(restoring: adopted.snapshot()).configuration == expected)
+    }
+
     @Test func corruptTruncatedAndForeignSnapshotsAreRefused() throws {
         let c = SnapshotTests.configurations[1]
         var learner = try OnlineLearner(configuration: c)

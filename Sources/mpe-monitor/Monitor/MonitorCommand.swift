@@ -152,7 +152,7 @@ struct MonitorCommand: AsyncParsableCommand {
             starts = checkpoint.offsets
             startEpochs.merge(checkpoint.epochs) { _, saved in saved }
             logger.info("restored checkpoint \(checkpoint.id): \(checkpoint.examplesSeen) examples learned; replaying from its offsets")
-            if let learner = restored {
+            if var learner = restored {
                 let dimension = learnerSettings.inputDimension ?? learner.configuration.inputDimension
                 // Refused like a bad setting on a new log: a restart must not pass silently over a
                 // configuration that a first start would stop at.
@@ -162,16 +162,31 @@ struct MonitorCommand: AsyncParsableCommand {
                 } catch let problem as ConfigurationProblem {
                     throw ValidationError("\(problem.message) (for the input dimension \(dimension) of the learner in checkpoint \(checkpoint.id))")
                 }
+                // The alert settings (flag warm-up and margin, drift detectors) are taken up: no
+                // learned quantity depends on them, and tuning how talkative a monitor is must
+                // not cost it what it learned over months. Applied before the re-learning after
+                // the checkpoint, so the re-learned span raises what they say too.
+                let created = learner.configuration
+                learner.adoptAlertSettings(from: configured)
+                restored = learner
+                let adopted = LearnerConfigurationDifference.between(checkpoint: created, configured: learner.configuration)
                 let differences = LearnerConfigurationDifference.between(checkpoint: learner.configuration, configured: configured)
+                learnerOrigin = "restored from checkpoint \(checkpoint.id)"
+                if !adopted.isEmpty {
+                    let listed = adopted.map(\.text).joined(separator: ", ")
+                    learnerOrigin += ", with the configured alert settings \(listed)"
+                    logger.notice("the learner restored from checkpoint \(checkpoint.id) takes the configured alert settings \(listed)")
+                }
                 if differences.isEmpty {
-                    learnerOrigin = "restored from checkpoint \(checkpoint.id), as configured"
+                    learnerOrigin += ", as configured"
                 } else {
                     let listed = differences.map(\.text).joined(separator: ", ")
-                    learnerOrigin = "restored from checkpoint \(checkpoint.id), which differs from the configuration in \(listed)"
+                    learnerOrigin += ", which differs from the configuration in \(listed)"
                     logger.warning("""
                         the learner restored from checkpoint \(checkpoint.id) keeps the settings it was created with, and the \
-                        configuration differs in \(listed): a learner continued bit for bit cannot change them mid-stream. To learn \
-                        with the configured settings, start on a new audit log (--db), which reads the topic from its beginning
+                        configuration differs in \(listed): a learner continued bit for bit cannot change them mid-stream (only \
+                        flags.warmup, flags.mislabeled_margin and drift.* are taken up on a restart). To learn with the configured \
+                        settings, start on a new audit log (--db), which reads the topic from its beginning
                         """)
                 }
             }

@@ -87,8 +87,8 @@ struct ClassThresholds: Sendable, Equatable {
 /// The flag rules of the learner: thresholds and streaming quantiles learned from arrivals,
 /// applied to arrivals and to re-scored memory examples alike.
 struct FlagRules: Sendable, Equatable {
-    /// Its quantiles are fixed at creation (the estimators track them); `OnlineLearner`
-    /// replaces the warm-up and the margin.
+    /// Replaced by `OnlineLearner.adoptAlertSettings`, with the estimators when a quantile
+    /// level changes.
     var settings: FlagSettings
     let model: ModelKind
     var thresholds: ClassThresholds

@@ -512,17 +512,29 @@ public struct OnlineLearner: Sendable {
         return rescoring
     }
 
-    /// Takes from `configured` the settings that only decide when an alert is raised: the flag
-    /// warm-up, the mislabeled margin and the drift detectors' parameters, none of which any
-    /// learned quantity depends on. So a learner restored after months of learning can be made
-    /// more or less talkative without starting over. The Page–Hinkley sums and ADWIN windows
-    /// are kept: a new δ or λ applies from here on. Everything else stays as it was created,
-    /// including the flag quantiles (each streaming estimate tracks the one quantile it was
-    /// made for) and whatever the posterior or the memory depend on. `configured` is expected
-    /// to be valid (`LearnerConfiguration.validate`).
+    /// Takes from `configured` the settings that only decide when an alert is raised: the
+    /// flags' settings and the drift detectors' parameters, none of which any learned quantity
+    /// depends on. So a learner restored after months of learning can be made more or less
+    /// talkative without starting over. The Page–Hinkley sums and ADWIN windows are kept: a new
+    /// δ or λ applies from here on. A streaming quantile follows the one level it was created
+    /// for, so one asked for at another level starts afresh, from the examples in memory as
+    /// last scored (in arrival order); below 100 values it flags nothing, as at the start of a
+    /// stream. Everything else stays as it was created. `configured` is expected to be valid
+    /// (`LearnerConfiguration.validate`).
     public mutating func adoptAlertSettings(from configured: LearnerConfiguration) {
-        configuration.flags.warmup = configured.flags.warmup
-        configuration.flags.mislabeledMargin = configured.flags.mislabeledMargin
+        let held = (0..<memory.count).sorted { memory.arrivalSteps[$0] < memory.arrivalSteps[$1] }
+        func restarted(_ q: Double, _ score: (Sensitivities) -> Double) -> StreamingQuantile {
+            var estimate = StreamingQuantile(quantile: q)
+            for slot in held { estimate.add(score(memory.latest[slot])) }
+            return estimate
+        }
+        if configured.flags.memorizationQuantile != configuration.flags.memorizationQuantile {
+            rules.memorization = restarted(configured.flags.memorizationQuantile) { $0.memorization }
+        }
+        if configured.flags.curvatureQuantile != configuration.flags.curvatureQuantile {
+            rules.curvature = restarted(configured.flags.curvatureQuantile) { $0.curvature }
+        }
+        configuration.flags = configured.flags
         configuration.drift = configured.drift
         rules.settings = configuration.flags
         let d = configuration.drift

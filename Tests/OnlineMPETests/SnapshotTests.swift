@@ -101,9 +101,9 @@ import Testing
         quiet.flags.warmup = 1_000_000
         quiet.flags.mislabeledMargin = 0.5
         quiet.drift = DriftSettings(pageHinkleyDelta: 0.1, pageHinkleyThreshold: 1e9, pageHinkleyMinimum: 50, adwinDelta: 0.01)
+        quiet.flags.memorizationQuantile = 0.5
         // Not alert settings: left as the learner was created.
         quiet.priorPrecision = touchy.priorPrecision * 2
-        quiet.flags.memorizationQuantile = 0.5
         quiet.memory.rescoreInterval = 3
         let examples = stream(touchy)
         var straight = try OnlineLearner(configuration: touchy)
@@ -112,8 +112,7 @@ import Testing
         adopted.adoptAlertSettings(from: quiet)
 
         var expected = touchy
-        expected.flags.warmup = quiet.flags.warmup
-        expected.flags.mislabeledMargin = quiet.flags.mislabeledMargin
+        expected.flags = quiet.flags
         expected.drift = quiet.drift
         #expect(adopted.configuration == expected)
 
@@ -130,6 +129,41 @@ import Testing
         #expect(adopted.mean == straight.mean)
         #expect(adopted.step == straight.step)
         #expect(try OnlineLearner(restoring: adopted.snapshot()).configuration == expected)
+    }
+
+    /// A flag quantile taken up at another level starts afresh from the examples in memory
+    /// (a P² estimate follows the one level it was made for), and flags by it: at the median,
+    /// far more arrivals are flagged memorized than at the 0.99 quantile of the learner's
+    /// creation. The other estimate is left as it was.
+    @Test func adoptedQuantileStartsAfreshFromTheMemory() throws {
+        let created = LearnerConfiguration(model: .softmax, inputDimension: 5, classes: 3, family: .diagonal,
+                                           memory: .init(capacity: 150, rescoreInterval: 7), flags: .init(warmup: 10))
+        var median = created
+        median.flags.memorizationQuantile = 0.5
+        let examples = stream(created)
+        var straight = try OnlineLearner(configuration: created)
+        for example in examples[..<150] { _ = try straight.learn(example) }
+        var adopted = try OnlineLearner(restoring: straight.snapshot())
+        adopted.adoptAlertSettings(from: median)
+
+        #expect(adopted.rules.memorization.quantile == 0.5)
+        #expect(adopted.rules.memorization.count == 150)
+        #expect(adopted.rules.curvature == straight.rules.curvature)
+        // Reference: the memory's scores, sorted; P² lands within the middle half of them.
+        let sorted = adopted.rememberedScores.map(\.scores.memorization).sorted()
+        let estimate = try #require(adopted.rules.memorization.value)
+        #expect(estimate >= sorted[37] && estimate <= sorted[112], "\(estimate) outside \(sorted[37])...\(sorted[112])")
+
+        func memorizedOnArrival(_ report: ExampleReport) -> Int {
+            report.flags.filter { $0.kind == .memorized && $0.arrivalStep == report.step }.count
+        }
+        var atCreation = 0, atMedian = 0
+        for example in examples[150...] {
+            atCreation += memorizedOnArrival(try straight.learn(example))
+            atMedian += memorizedOnArrival(try adopted.learn(example))
+        }
+        #expect(atMedian > 3 * max(atCreation, 1), "memorized on arrival: \(atMedian) at the median, \(atCreation) at 0.99")
+        #expect(adopted.mean == straight.mean)
     }
 
     @Test func corruptTruncatedAndForeignSnapshotsAreRefused() throws {

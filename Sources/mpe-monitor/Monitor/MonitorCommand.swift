@@ -162,7 +162,7 @@ struct MonitorCommand: AsyncParsableCommand {
                 } catch let problem as ConfigurationProblem {
                     throw ValidationError("\(problem.message) (for the input dimension \(dimension) of the learner in checkpoint \(checkpoint.id))")
                 }
-                // The alert settings (flag warm-up and margin, drift detectors) are taken up: no
+                // The alert settings (flags.*, drift.*) are taken up: no
                 // learned quantity depends on them, and tuning how talkative a monitor is must
                 // not cost it what it learned over months. Applied before the re-learning after
                 // the checkpoint, so the re-learned span raises what they say too.
@@ -185,7 +185,7 @@ struct MonitorCommand: AsyncParsableCommand {
                     logger.warning("""
                         the learner restored from checkpoint \(checkpoint.id) keeps the settings it was created with, and the \
                         configuration differs in \(listed): a learner continued bit for bit cannot change them mid-stream (only \
-                        flags.warmup, flags.mislabeled_margin and drift.* are taken up on a restart). To learn with the configured \
+                        the alert settings, flags.* and drift.*, are taken up on a restart). To learn with the configured \
                         settings, start on a new audit log (--db), which reads the topic from its beginning
                         """)
                 }

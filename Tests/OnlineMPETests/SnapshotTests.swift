@@ -89,6 +89,18 @@ import Testing
         #expect(distinct)
     }
 
+    /// A learner of `created` after the first 150 examples of its stream, that learner restored
+    /// from its snapshot with the alert settings of `adopting`, and the stream.
+    func restoredAfter150(created: LearnerConfiguration, adopting: LearnerConfiguration) throws
+        -> (straight: OnlineLearner, adopted: OnlineLearner, examples: [LabeledExample]) {
+        let examples = stream(created)
+        var straight = try OnlineLearner(configuration: created)
+        for example in examples[..<150] { _ = try straight.learn(example) }
+        var adopted = try OnlineLearner(restoring: straight.snapshot())
+        adopted.adoptAlertSettings(from: adopting)
+        return (straight, adopted, examples)
+    }
+
     /// Alert settings adopted by a restored learner change what it flags and when its
     /// Page–Hinkley detectors fire, never what it learns: its posterior stays bit-identical to
     /// that of the run that kept the old ones; settings outside the alert settings are not
@@ -105,11 +117,7 @@ import Testing
         // Not alert settings: left as the learner was created.
         quiet.priorPrecision = touchy.priorPrecision * 2
         quiet.memory.rescoreInterval = 3
-        let examples = stream(touchy)
-        var straight = try OnlineLearner(configuration: touchy)
-        for example in examples[..<150] { _ = try straight.learn(example) }
-        var adopted = try OnlineLearner(restoring: straight.snapshot())
-        adopted.adoptAlertSettings(from: quiet)
+        var (straight, adopted, examples) = try restoredAfter150(created: touchy, adopting: quiet)
 
         var expected = touchy
         expected.flags = quiet.flags
@@ -140,11 +148,7 @@ import Testing
                                            memory: .init(capacity: 150, rescoreInterval: 7), flags: .init(warmup: 10))
         var median = created
         median.flags.memorizationQuantile = 0.5
-        let examples = stream(created)
-        var straight = try OnlineLearner(configuration: created)
-        for example in examples[..<150] { _ = try straight.learn(example) }
-        var adopted = try OnlineLearner(restoring: straight.snapshot())
-        adopted.adoptAlertSettings(from: median)
+        var (straight, adopted, examples) = try restoredAfter150(created: created, adopting: median)
 
         #expect(adopted.rules.memorization.quantile == 0.5)
         #expect(adopted.rules.memorization.count == 150)

@@ -162,10 +162,10 @@ struct MonitorCommand: AsyncParsableCommand {
                 } catch let problem as ConfigurationProblem {
                     throw ValidationError("\(problem.message) (for the input dimension \(dimension) of the learner in checkpoint \(checkpoint.id))")
                 }
-                // The alert settings (flags.*, drift.*) are taken up: no
-                // learned quantity depends on them, and tuning how talkative a monitor is must
-                // not cost it what it learned over months. Applied before the re-learning after
-                // the checkpoint, so the re-learned span raises what they say too.
+                // The alert settings (flags.*, drift.*) are taken up: no learned quantity depends
+                // on them, and tuning how talkative a monitor is must not cost it what it learned
+                // over months. Applied before the re-learning after the checkpoint, so the
+                // re-learned span raises what they say too.
                 let created = learner.configuration
                 learner.adoptAlertSettings(from: configured)
                 restored = learner

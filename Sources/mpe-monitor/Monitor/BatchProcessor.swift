@@ -80,6 +80,8 @@ struct BatchProcessor {
     }
 
     var examplesLearned: Int { learner?.step ?? 0 }
+    /// The learner's forgetting factor, once there is a learner.
+    var forgetting: Double? { learner?.configuration.forgetting }
 
     /// Processes the batch from message `start` on; the returned audit batch carries the
     /// partitions' next offsets and epochs. It stops early where a partition's log started

@@ -522,10 +522,11 @@ public struct OnlineLearner: Sendable {
     /// stream. Everything else stays as it was created. `configured` is expected to be valid
     /// (`LearnerConfiguration.validate`).
     public mutating func adoptAlertSettings(from configured: LearnerConfiguration) {
-        let held = (0..<memory.count).sorted { memory.arrivalSteps[$0] < memory.arrivalSteps[$1] }
         func restarted(_ q: Double, _ score: (Sensitivities) -> Double) -> StreamingQuantile {
             var estimate = StreamingQuantile(quantile: q)
-            for slot in held { estimate.add(score(memory.latest[slot])) }
+            for slot in (0..<memory.count).sorted(by: { memory.arrivalSteps[$0] < memory.arrivalSteps[$1] }) {
+                estimate.add(score(memory.latest[slot]))
+            }
             return estimate
         }
         if configured.flags.memorizationQuantile != configuration.flags.memorizationQuantile {
